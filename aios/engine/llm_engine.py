@@ -1,0 +1,149 @@
+"""The orchestrator: tokenizer + scheduler + model runner, one `step()` at a time.
+
+    add_request(prompt, params)  -> a Sequence, queued
+    step()                       -> schedule, run the model, append tokens
+    abort(seq)                   -> free its blocks now
+
+Everything else (LLM.generate, the server) is a loop around these three.
+"""
+import json
+import os
+
+from transformers import AutoTokenizer
+
+from aios.config import Config
+from aios.engine.detokenizer import IncrementalDetokenizer, find_stop
+from aios.engine.model_runner import ModelRunner
+from aios.engine.scheduler import Scheduler
+from aios.engine.sequence import Sequence
+from aios.sampling_params import SamplingParams
+
+
+class LLMEngine:
+    def __init__(self, model: str | None = None, **engine_options):
+        self.config = Config(model, **engine_options)
+        self.tokenizer = self._load_tokenizer()
+        self.model_runner = ModelRunner(self.config)
+        self.scheduler = Scheduler(self.config, self.model_runner.num_kv_blocks,
+                                   self._eos_token_ids())
+        self.detokenizers: dict[int, IncrementalDetokenizer] = {}
+        self.num_generated_tokens = 0
+
+    # ---------------------------------------------------------------- setup --
+    def _load_tokenizer(self):
+        path = self.config.model_path
+        has_tokenizer = any(os.path.isfile(os.path.join(path or "", name))
+                            for name in ("tokenizer.json", "tokenizer.model", "vocab.json"))
+        if self.config.is_random or not has_tokenizer:
+            return None  # prompts must then be token ids
+        return AutoTokenizer.from_pretrained(path)
+
+    def _eos_token_ids(self) -> set[int]:
+        ids = set()
+
+        def add(value):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, list):
+                ids.update(v for v in value if isinstance(v, int))
+
+        if self.config.is_random:
+            return ids  # nothing a random model says means "stop"
+        add(self.config.hf_config.eos_token_id)
+        if self.tokenizer is not None:
+            add(self.tokenizer.eos_token_id)
+        gen_config = os.path.join(self.config.model_path, "generation_config.json")
+        if os.path.isfile(gen_config):
+            with open(gen_config) as f:
+                add(json.load(f).get("eos_token_id"))
+        return ids
+
+    @property
+    def num_kv_blocks(self) -> int:
+        return self.model_runner.num_kv_blocks
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self.num_kv_blocks * self.config.block_size
+
+    # ------------------------------------------------------------- requests --
+    def tokenize(self, prompt: str | list[int]) -> list[int]:
+        if isinstance(prompt, str):
+            if self.tokenizer is None:
+                raise ValueError(f"model {self.config.model!r} has no tokenizer: pass token ids")
+            return self.tokenizer.encode(prompt)
+        return list(prompt)
+
+    def add_request(self, prompt: str | list[int], sampling_params: SamplingParams | None = None,
+                    detokenize: bool = False) -> Sequence:
+        """Validate and queue one request. Raises ValueError for bad input."""
+        params = sampling_params or SamplingParams()
+        token_ids = self.tokenize(prompt)
+        self._check_prompt(token_ids, params)
+        max_len = min(len(token_ids) + params.max_tokens, self.config.max_model_len)
+        seq = Sequence(token_ids, params, self.config.block_size, max_len)
+        if detokenize or params.stop:
+            self.detokenizers[seq.seq_id] = IncrementalDetokenizer(self.tokenizer)
+            seq.streams_text = True
+        self.scheduler.add(seq)
+        return seq
+
+    def _check_prompt(self, token_ids: list[int], params: SamplingParams) -> None:
+        n, limit = len(token_ids), self.config.max_model_len
+        if n == 0:
+            raise ValueError("the prompt is empty; give at least one token")
+        vocab = self.config.hf_config.vocab_size
+        if any(not isinstance(t, int) or not 0 <= t < vocab for t in token_ids):
+            raise ValueError(f"prompt token ids must be integers in [0, {vocab})")
+        if n >= limit:
+            raise ValueError(f"the prompt has {n} tokens but the context holds {limit} "
+                             f"(max_model_len); shorten the prompt")
+        needed = min(n + params.max_tokens, limit)
+        if needed > self.kv_capacity_tokens:
+            raise ValueError(f"this request needs up to {needed} tokens of KV cache but the cache "
+                             f"holds only {self.kv_capacity_tokens}; lower max_tokens or give the "
+                             f"cache more memory (num_kv_blocks, gpu_memory_utilization)")
+        if params.stop and self.tokenizer is None:
+            raise ValueError("stop strings need a tokenizer; this model has none")
+
+    def abort(self, seq: Sequence) -> None:
+        self.scheduler.finish(seq, "abort")
+        self.detokenizers.pop(seq.seq_id, None)
+
+    # ----------------------------------------------------------------- step --
+    def step(self) -> tuple[list[Sequence], bool]:
+        """Run one step. -> (the sequences that got a token, was it a prefill)."""
+        seqs, is_prefill = self.scheduler.schedule()
+        if not seqs:
+            return [], is_prefill
+        token_ids = self.model_runner.run(seqs, is_prefill)
+        self.scheduler.postprocess(seqs, token_ids)
+        self.num_generated_tokens += len(seqs)
+        for seq, token_id in zip(seqs, token_ids):
+            self._detokenize(seq, token_id)
+        return seqs, is_prefill
+
+    def _detokenize(self, seq: Sequence, token_id: int) -> None:
+        detok = self.detokenizers.get(seq.seq_id)
+        if detok is None:
+            return
+        new_text = detok.push([token_id])
+        stops = seq.sampling_params.stop
+        if stops and new_text:
+            at = find_stop(detok.text, stops, len(new_text))
+            if at != -1:
+                detok.text = detok.text[:at]
+                self.scheduler.finish(seq, "stop")
+        seq.output_text = detok.text
+        if seq.is_finished:
+            del self.detokenizers[seq.seq_id]
+
+    def is_finished(self) -> bool:
+        return self.scheduler.is_finished()
+
+    def output_text(self, seq: Sequence) -> str:
+        if self.tokenizer is None:
+            return ""
+        if seq.streams_text:
+            return seq.output_text
+        return self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True)

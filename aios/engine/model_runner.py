@@ -1,0 +1,189 @@
+"""Runs the model: builds each step's input tensors, owns the KV cache.
+
+For a step it turns the scheduled sequences into flat tensors:
+    input_ids, positions   [N]    the tokens to compute, packed
+    slot_mapping           [N]    where each token's K/V goes in the cache
+    cu_seqlens_q/k         [B+1]  prefill: sequence boundaries in the pack
+    context_lens           [B]    decode: tokens in each sequence's cache
+    block_tables           [B, M] each sequence's physical blocks
+then runs the model, samples, and returns one token per sequence. The
+`.tolist()` of the sampled tokens is the step's only host-device sync.
+"""
+import torch
+
+from aios.backends import get_backend, resolve_backend_name
+from aios.config import Config
+from aios.engine.sequence import Sequence
+from aios.layers.attention import Attention
+from aios.layers.sampler import Sampler
+from aios.models import get_model_class
+from aios.utils.context import reset_context, set_context
+from aios.utils.loader import init_random_weights, load_model
+
+
+class ModelRunner:
+    def __init__(self, config: Config):
+        self.config = config
+        self.hf_config = config.hf_config
+        self.device = torch.device(config.device)
+        self.dtype = config.torch_dtype
+        self.block_size = config.block_size
+        self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
+        self.model = self._build_model()
+        self.sampler = Sampler()
+        self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)
+        backend = get_backend(self.backend_name)
+        self.attention_layers = [m for m in self.model.modules() if isinstance(m, Attention)]
+        for layer in self.attention_layers:
+            layer.backend = backend
+        self.num_kv_blocks = self._allocate_kv_cache()
+
+    # ----------------------------------------------------------------- setup --
+    def _build_model(self) -> torch.nn.Module:
+        torch.set_default_dtype(self.dtype)
+        try:
+            with torch.device(self.device):
+                model = get_model_class(self.hf_config)(self.hf_config)
+        finally:
+            torch.set_default_dtype(torch.float32)
+        if self.config.is_random:
+            init_random_weights(model, self.config.seed)
+        else:
+            load_model(model, self.config.model_path)
+        return model.eval()
+
+    def kv_bytes_per_block(self) -> int:
+        layer = self.attention_layers[0]
+        per_token = 2 * layer.num_kv_heads * layer.head_dim * self.dtype.itemsize
+        return per_token * self.block_size * len(self.attention_layers)
+
+    def _count_kv_blocks(self) -> int:
+        if self.config.num_kv_blocks is not None:
+            return self.config.num_kv_blocks
+        if self.device.type == "cuda":
+            budget = self._free_gpu_memory_after_profile()
+        else:
+            budget = int(self.config.cpu_kv_cache_gb * 2**30)
+        enough = self.config.max_num_seqs * self.max_blocks_per_seq  # never need more
+        num_blocks = min(budget // self.kv_bytes_per_block(), enough)
+        if num_blocks < 1:
+            raise ValueError("no memory is left for the KV cache; raise gpu_memory_utilization "
+                             "or cpu_kv_cache_gb, or use a smaller model")
+        return num_blocks
+
+    def _free_gpu_memory_after_profile(self) -> int:
+        """Bytes the KV cache may take: run the largest prefill, see what it needs."""
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        self._profile_run()
+        free, total = torch.cuda.mem_get_info()
+        used = total - free
+        peak, current = torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated()
+        return int(total * self.config.gpu_memory_utilization - used - (peak - current))
+
+    @torch.inference_mode()
+    def _profile_run(self):
+        cfg = self.config
+        num_seqs = max(1, min(cfg.max_num_batched_tokens // cfg.max_model_len, cfg.max_num_seqs))
+        lens = [cfg.max_model_len] * num_seqs
+        cu = torch.tensor([0] + [sum(lens[:i + 1]) for i in range(num_seqs)],
+                          dtype=torch.int32, device=self.device)
+        n = sum(lens)
+        input_ids = torch.zeros(n, dtype=torch.long, device=self.device)
+        positions = torch.arange(cfg.max_model_len, device=self.device).repeat(num_seqs)
+        set_context(is_prefill=True, cu_seqlens_q=cu, cu_seqlens_k=cu,
+                    max_seqlen_q=cfg.max_model_len, max_seqlen_k=cfg.max_model_len)
+        self.model.compute_logits(self.model(input_ids, positions))
+        reset_context()
+        torch.cuda.synchronize()
+
+    def _allocate_kv_cache(self) -> int:
+        num_blocks = self._count_kv_blocks()
+        layer = self.attention_layers[0]
+        # [K/V, layer, block, offset in block, kv head, head dim]
+        self.kv_cache = torch.empty(2, len(self.attention_layers), num_blocks, self.block_size,
+                                    layer.num_kv_heads, layer.head_dim,
+                                    dtype=self.dtype, device=self.device)
+        for i, attn in enumerate(self.attention_layers):
+            attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+        return num_blocks
+
+    # --------------------------------------------------------------- inputs --
+    def _tensor(self, data, dtype) -> torch.Tensor:
+        pin = self.device.type == "cuda"
+        return torch.tensor(data, dtype=dtype, pin_memory=pin).to(self.device, non_blocking=True)
+
+    def _block_tables(self, seqs: list[Sequence], width: int) -> torch.Tensor:
+        rows = [seq.block_table + [-1] * (width - len(seq.block_table)) for seq in seqs]
+        return self._tensor(rows, torch.int32)
+
+    def prepare_prefill(self, seqs: list[Sequence]):
+        input_ids, positions, slot_mapping = [], [], []
+        cu_q, cu_k = [0], [0]
+        for seq in seqs:
+            start = seq.num_cached_tokens           # cached prefix: nothing to compute
+            input_ids += seq.token_ids[start:]
+            positions += range(start, len(seq))
+            cu_q.append(cu_q[-1] + len(seq) - start)
+            cu_k.append(cu_k[-1] + len(seq))
+            for pos in range(start, len(seq), self.block_size):
+                first = seq.block_table[pos // self.block_size] * self.block_size
+                n = min(self.block_size, len(seq) - pos)
+                slot_mapping += range(first, first + n)
+        has_prefix_hits = cu_k[-1] > cu_q[-1]
+        max_blocks = max(len(seq.block_table) for seq in seqs)
+        set_context(
+            is_prefill=True,
+            cu_seqlens_q=self._tensor(cu_q, torch.int32),
+            cu_seqlens_k=self._tensor(cu_k, torch.int32),
+            max_seqlen_q=max(b - a for a, b in zip(cu_q, cu_q[1:])),
+            max_seqlen_k=max(b - a for a, b in zip(cu_k, cu_k[1:])),
+            slot_mapping=self._tensor(slot_mapping, torch.int32),
+            block_tables=self._block_tables(seqs, max_blocks) if has_prefix_hits else None,
+        )
+        return self._tensor(input_ids, torch.long), self._tensor(positions, torch.long)
+
+    def prepare_decode(self, seqs: list[Sequence]):
+        input_ids = [seq.last_token for seq in seqs]
+        positions = [len(seq) - 1 for seq in seqs]
+        slot_mapping = [seq.block_table[-1] * self.block_size + (len(seq) - 1) % self.block_size
+                        for seq in seqs]
+        context_lens = [len(seq) for seq in seqs]
+        set_context(
+            is_prefill=False,
+            slot_mapping=self._tensor(slot_mapping, torch.int32),
+            context_lens=self._tensor(context_lens, torch.int32),
+            max_seqlen_k=max(context_lens),
+            block_tables=self._block_tables(seqs, max(len(s.block_table) for s in seqs)),
+        )
+        return self._tensor(input_ids, torch.long), self._tensor(positions, torch.long)
+
+    def prepare_sampling(self, seqs: list[Sequence]) -> dict:
+        params = [seq.sampling_params for seq in seqs]
+        vocab = self.hf_config.vocab_size
+        inputs = {"temperatures": self._tensor([0.0 if p.greedy else p.temperature for p in params],
+                                               torch.float32)}
+        if any(p.top_k > 0 or p.top_p < 1 for p in params if not p.greedy):
+            inputs["top_ks"] = self._tensor([p.top_k if p.top_k > 0 else vocab for p in params],
+                                            torch.long)
+            inputs["top_ps"] = self._tensor([p.top_p for p in params], torch.float32)
+        seeded = [i for i, p in enumerate(params) if p.seed is not None and not p.greedy]
+        if seeded:
+            inputs["seeds"] = self._tensor([p.seed or 0 for p in params], torch.long)
+            inputs["positions"] = self._tensor([len(seq) for seq in seqs], torch.long)
+            inputs["seeded_rows"] = self._tensor(seeded, torch.long)
+        return inputs
+
+    # ------------------------------------------------------------------ run --
+    @torch.inference_mode()
+    def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
+        prepare = self.prepare_prefill if is_prefill else self.prepare_decode
+        input_ids, positions = prepare(seqs)
+        sampling = self.prepare_sampling(seqs)
+        logits = self.run_model(input_ids, positions, is_prefill)
+        token_ids = self.sampler(logits, **sampling).tolist()
+        reset_context()
+        return token_ids
+
+    def run_model(self, input_ids, positions, is_prefill: bool) -> torch.Tensor:
+        return self.model.compute_logits(self.model(input_ids, positions))

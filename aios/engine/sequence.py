@@ -1,0 +1,81 @@
+"""One request's state as it moves through the engine.
+
+    WAITING --(scheduled for prefill)--> RUNNING --(stop condition)--> FINISHED
+       ^                                    |
+       +----(preempted: blocks freed)-------+
+
+A preempted sequence keeps its tokens and is prefilled again later, prompt and
+generated tokens together ("recompute"), so nothing is lost.
+"""
+import time
+from enum import Enum, auto
+from itertools import count
+
+from aios.sampling_params import SamplingParams
+
+
+class SequenceStatus(Enum):
+    WAITING = auto()
+    RUNNING = auto()
+    FINISHED = auto()
+
+
+class Sequence:
+    _ids = count()
+
+    def __init__(self, token_ids: list[int], sampling_params: SamplingParams,
+                 block_size: int, max_len: int):
+        self.seq_id = next(self._ids)
+        self.status = SequenceStatus.WAITING
+        self.token_ids = list(token_ids)
+        self.num_prompt_tokens = len(token_ids)
+        self.sampling_params = sampling_params
+        self.block_size = block_size
+        self.max_len = max_len                  # prompt + output never exceeds this
+        self.block_table: list[int] = []        # physical KV blocks, in order
+        self.num_cached_tokens = 0              # prefix tokens found in the cache
+        self.finish_reason: str | None = None   # "stop", "length" or "abort"
+        self.streams_text = False               # text decoded as tokens arrive?
+        self.output_text = ""                   # that text, when streams_text
+        self.arrival_time = time.perf_counter()
+        self.first_token_time: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status == SequenceStatus.FINISHED
+
+    @property
+    def last_token(self) -> int:
+        return self.token_ids[-1]
+
+    @property
+    def prompt_token_ids(self) -> list[int]:
+        return self.token_ids[:self.num_prompt_tokens]
+
+    @property
+    def completion_token_ids(self) -> list[int]:
+        return self.token_ids[self.num_prompt_tokens:]
+
+    @property
+    def num_completion_tokens(self) -> int:
+        return len(self.token_ids) - self.num_prompt_tokens
+
+    @property
+    def num_blocks(self) -> int:
+        """Blocks needed to hold every token so far."""
+        return (len(self.token_ids) + self.block_size - 1) // self.block_size
+
+    @property
+    def num_cached_blocks(self) -> int:
+        return self.num_cached_tokens // self.block_size
+
+    def block_tokens(self, i: int) -> list[int]:
+        return self.token_ids[i * self.block_size:(i + 1) * self.block_size]
+
+    def append_token(self, token_id: int) -> None:
+        if self.first_token_time is None:
+            self.first_token_time = time.perf_counter()
+        self.token_ids.append(token_id)

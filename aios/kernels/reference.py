@@ -1,0 +1,149 @@
+"""Plain PyTorch references for every kernel in `aios/kernels/`.
+
+These are the definitions: each Triton kernel must compute the same function
+(tests/test_kernels.py holds them together), and the `torch` attention backend
+and the layers run these directly on a CPU. They favour clarity over speed.
+
+KV-cache layout used everywhere in aios (one tensor per layer for K, one for V):
+    k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim]
+A token at position p of a sequence lives in block block_table[p // block_size]
+at offset p % block_size, i.e. in flat slot block_id * block_size + offset.
+"""
+import torch
+import torch.nn.functional as F
+
+
+# ---------------------------------------------------------------- KV cache ---
+def store_kvcache_ref(key, value, k_cache, v_cache, slot_mapping):
+    """Write new K/V rows into their cache slots.
+
+    key, value: [N, num_kv_heads, head_dim]; slot_mapping: [N], -1 = skip.
+    """
+    keep = slot_mapping >= 0
+    slots = slot_mapping[keep].long()
+    k_cache.view(-1, *k_cache.shape[2:])[slots] = key[keep]
+    v_cache.view(-1, *v_cache.shape[2:])[slots] = value[keep]
+
+
+def gather_kv_ref(cache, block_tables, max_len):
+    """Read the first max_len positions of each sequence out of the paged cache.
+
+    cache: [num_blocks, block_size, Hkv, D]; block_tables: [B, max_blocks].
+    Returns [B, max_len, Hkv, D]; positions past a sequence's end hold garbage
+    (callers mask them).
+    """
+    block_size = cache.shape[1]
+    pos = torch.arange(max_len, device=cache.device)
+    block_ids = block_tables[:, pos // block_size].long().clamp(min=0)  # [B, max_len]
+    slots = block_ids * block_size + pos % block_size
+    return cache.view(-1, *cache.shape[2:])[slots]
+
+
+# --------------------------------------------------------------- attention ---
+def attention_ref(q, k, v, q_lens, k_lens, scale):
+    """Causal attention over padded batches, GQA-aware.
+
+    q: [B, Lq, H, D]; k, v: [B, Lk, Hkv, D]; q_lens, k_lens: [B].
+    The queries of sequence b are its last q_lens[b] positions, so query j may
+    see key t when t <= (k_lens[b] - q_lens[b]) + j and t < k_lens[b].
+    Returns [B, Lq, H, D] (rows past q_lens are garbage).
+    """
+    B, Lq, H, D = q.shape
+    Lk, Hkv = k.shape[1], k.shape[2]
+    group = H // Hkv
+    qg = q.view(B, Lq, Hkv, group, D).float()
+    scores = torch.einsum("bqhgd,bkhd->bhgqk", qg, k.float()) * scale
+    j = torch.arange(Lq, device=q.device)[None, :, None]      # [1, Lq, 1]
+    t = torch.arange(Lk, device=q.device)[None, None, :]      # [1, 1, Lk]
+    offset = (k_lens - q_lens)[:, None, None]                 # [B, 1, 1]
+    visible = (t <= offset + j) & (t < k_lens[:, None, None])  # [B, Lq, Lk]
+    scores = scores.masked_fill(~visible[:, None, None], float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v.float())
+    return out.reshape(B, Lq, H, D).to(q.dtype)
+
+
+def _pad(packed, cu_seqlens, max_len):
+    """[N, ...] packed rows -> ([B, max_len, ...] padded, [B, max_len] valid)."""
+    lens = cu_seqlens[1:] - cu_seqlens[:-1]
+    pos = torch.arange(max_len, device=packed.device)
+    valid = pos[None, :] < lens[:, None]
+    index = (cu_seqlens[:-1, None] + pos[None, :]).clamp(max=packed.shape[0] - 1)
+    return packed[index.long()], valid
+
+
+def prefill_attention_ref(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
+                          max_seqlen_k, scale, k_cache=None, v_cache=None,
+                          block_tables=None):
+    """Variable-length causal attention for a prefill batch.
+
+    q: [Nq, H, D] packed new tokens. Keys come from the packed k, v
+    ([Nk, Hkv, D]) or, when block_tables is given, from the paged cache, which
+    then already holds both the reused prefix and the new tokens.
+    Returns [Nq, H, D].
+    """
+    q_pad, q_valid = _pad(q, cu_seqlens_q, max_seqlen_q)
+    q_lens = cu_seqlens_q[1:] - cu_seqlens_q[:-1]
+    k_lens = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
+    if block_tables is None:
+        k_pad, _ = _pad(k, cu_seqlens_k, max_seqlen_k)
+        v_pad, _ = _pad(v, cu_seqlens_k, max_seqlen_k)
+    else:
+        k_pad = gather_kv_ref(k_cache, block_tables, max_seqlen_k)
+        v_pad = gather_kv_ref(v_cache, block_tables, max_seqlen_k)
+    out = attention_ref(q_pad, k_pad, v_pad, q_lens, k_lens, scale)
+    return out[q_valid]
+
+
+def decode_attention_ref(q, k_cache, v_cache, context_lens, block_tables, scale,
+                         max_context_len=None):
+    """One new query per sequence against its whole paged context.
+
+    q: [B, H, D]; context_lens: [B] (incl. the new token). Returns [B, H, D].
+    """
+    if max_context_len is None:
+        max_context_len = int(context_lens.max())
+    k = gather_kv_ref(k_cache, block_tables, max_context_len)
+    v = gather_kv_ref(v_cache, block_tables, max_context_len)
+    ones = torch.ones_like(context_lens)
+    return attention_ref(q[:, None], k, v, ones, context_lens, scale)[:, 0]
+
+
+# ------------------------------------------------------------ pointwise ops --
+def rms_norm_ref(x, weight, eps, residual=None):
+    """RMSNorm, optionally adding the residual stream first.
+
+    Returns normed x, or (normed x, new residual) when residual is given.
+    The sum and the statistics are taken as Hugging Face's models take them:
+    the add in the activations' dtype, the mean of squares in float32.
+    """
+    if residual is not None:
+        x = x + residual
+        residual = x
+    orig_dtype = x.dtype
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)
+    out = weight * xf.to(orig_dtype)
+    return out if residual is None else (out, residual)
+
+
+def silu_and_mul_ref(x):
+    """SwiGLU's gate: x = [gate | up] along the last dim -> silu(gate) * up."""
+    gate, up = x.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+def rotary_ref(positions, q, k, cos_sin_cache):
+    """Rotary embedding, "rotate half" (NeoX) layout, in float32.
+
+    positions: [N]; q: [N, H, D]; k: [N, Hkv, D];
+    cos_sin_cache: [max_positions, D] holding [cos | sin] of the D/2 frequencies.
+    """
+    cos, sin = cos_sin_cache[positions].float().chunk(2, dim=-1)  # [N, D/2] each
+    cos, sin = cos[:, None, :], sin[:, None, :]
+
+    def rotate(x):
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+
+    return rotate(q), rotate(k)

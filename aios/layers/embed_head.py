@@ -1,0 +1,56 @@
+"""Token embedding and LM head, split over the vocabulary for TP.
+
+Each rank holds vocab_size/tp rows. The embedding looks up the tokens it owns
+(zeros for the rest) and an all-reduce sums the ranks' rows; the head
+computes its slice of the logits, and rank 0 gathers the full vocabulary.
+"""
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from aios.utils.context import get_context
+from aios.utils.distributed import get_tp_rank, get_tp_size
+
+
+class VocabParallelEmbedding(nn.Module):
+    def __init__(self, vocab_size: int, hidden_size: int):
+        super().__init__()
+        self.tp_rank, self.tp_size = get_tp_rank(), get_tp_size()
+        self.vocab_size = vocab_size
+        self.rows = (vocab_size + self.tp_size - 1) // self.tp_size
+        self.vocab_start = self.tp_rank * self.rows
+        self.weight = nn.Parameter(torch.empty(self.rows, hidden_size), requires_grad=False)
+        self.weight.weight_loader = self.weight_loader
+
+    def weight_loader(self, param, loaded, shard_id=None):
+        shard = loaded[self.vocab_start:self.vocab_start + self.rows]
+        param.data.zero_()
+        param.data[:shard.shape[0]].copy_(shard)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if self.tp_size == 1:
+            return F.embedding(input_ids, self.weight)
+        local = input_ids - self.vocab_start
+        owned = (local >= 0) & (local < self.rows)
+        y = F.embedding(local.clamp(0, self.rows - 1), self.weight) * owned.unsqueeze(-1)
+        dist.all_reduce(y)
+        return y
+
+
+class ParallelLMHead(VocabParallelEmbedding):
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor | None:
+        """hidden: [N, hidden] for all tokens -> logits [B, vocab] (rank 0).
+
+        Only each sequence's last token needs logits: in a prefill those are
+        the rows just before each sequence's end in the packed batch.
+        """
+        ctx = get_context()
+        if ctx.is_prefill:
+            hidden = hidden[ctx.cu_seqlens_q[1:] - 1]
+        logits = F.linear(hidden, self.weight)
+        if self.tp_size == 1:
+            return logits
+        parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None
+        dist.gather(logits, parts, dst=0)
+        return torch.cat(parts, dim=-1)[:, :self.vocab_size] if self.tp_rank == 0 else None
