@@ -13,6 +13,7 @@ import torch
 
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
+from aios.engine.cuda_graph import CUDAGraphRunner
 from aios.engine.sequence import Sequence
 from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
@@ -36,7 +37,15 @@ class ModelRunner:
         self.attention_layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         for layer in self.attention_layers:
             layer.backend = backend
+        if self.device.type == "cuda" and self.backend_name != "torch":
+            self._use_triton_layer_kernels()
         self.num_kv_blocks = self._allocate_kv_cache()
+        self.graph_runner = None
+        if self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch":
+            # The torch backend sizes its tensors from host values: not capturable.
+            self.graph_runner = CUDAGraphRunner(self.model, config.max_num_seqs, self.max_blocks_per_seq,
+                                                self.hf_config.hidden_size, self.dtype, self.device)
+            self.graph_runner.capture()
 
     # ----------------------------------------------------------------- setup --
     def _build_model(self) -> torch.nn.Module:
@@ -51,6 +60,19 @@ class ModelRunner:
         else:
             load_model(model, self.config.model_path)
         return model.eval()
+
+    def _use_triton_layer_kernels(self) -> None:
+        """Swap the layers' PyTorch references for the fused Triton kernels."""
+        from aios.kernels.rms_norm import rms_norm
+        from aios.kernels.rotary import rotary
+        from aios.kernels.silu_and_mul import silu_and_mul
+        from aios.layers.activation import SiluAndMul
+        from aios.layers.layernorm import RMSNorm
+        from aios.layers.rotary_embedding import RotaryEmbedding
+        kernels = {RMSNorm: rms_norm, SiluAndMul: silu_and_mul, RotaryEmbedding: rotary}
+        for module in self.model.modules():
+            if type(module) in kernels:
+                module.impl = kernels[type(module)]
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]
@@ -186,4 +208,8 @@ class ModelRunner:
         return token_ids
 
     def run_model(self, input_ids, positions, is_prefill: bool) -> torch.Tensor:
-        return self.model.compute_logits(self.model(input_ids, positions))
+        if not is_prefill and self.graph_runner and self.graph_runner.can_run(input_ids.shape[0]):
+            hidden = self.graph_runner.run(input_ids, positions)
+        else:
+            hidden = self.model(input_ids, positions)
+        return self.model.compute_logits(hidden)
