@@ -54,7 +54,7 @@ class LLM(LLMEngine):
                 prefill_tps = sum(len(s) - s.num_cached_tokens for s in seqs) / elapsed
             elif seqs:
                 decode_tps = len(seqs) / elapsed
-            bar.set_postfix(prefill=f"{prefill_tps:.0f} tok/s", decode=f"{decode_tps:.0f} tok/s")
+            bar.set_postfix(prefill=f"{prefill_tps:.0f} tok/s", decode=f"{decode_tps:.0f} tok/s", refresh=False)
             bar.update(sum(s.is_finished for s in seqs))
         bar.close()
 

@@ -1,0 +1,47 @@
+"""The benchmark workloads: random prompts of random lengths, seeded.
+
+Prompts are random token ids (the text does not change the speed) and every
+request generates exactly its output length (ignore_eos), so two engines given
+the same workload do exactly the same work.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from aios import SamplingParams
+
+
+@dataclass
+class Workload:
+    name: str
+    num_seqs: int
+    min_input_len: int
+    max_input_len: int
+    min_output_len: int
+    max_output_len: int
+    temperature: float = 0.6
+    seed: int = 0
+
+    def build(self, vocab_size: int, max_model_len: int):
+        """-> (prompts as token-id lists, one SamplingParams per prompt)."""
+        rng = np.random.default_rng(self.seed)
+        in_lens = rng.integers(self.min_input_len, self.max_input_len + 1, self.num_seqs)
+        out_lens = rng.integers(self.min_output_len, self.max_output_len + 1, self.num_seqs)
+        prompts, params = [], []
+        for n_in, n_out in zip(in_lens, out_lens):
+            n_in = int(min(n_in, max_model_len - 1))
+            n_out = int(min(n_out, max_model_len - n_in))
+            prompts.append(rng.integers(0, vocab_size, n_in).tolist())
+            params.append(SamplingParams(temperature=self.temperature, max_tokens=n_out,
+                                         ignore_eos=True))
+        return prompts, params
+
+
+WORKLOADS = {
+    # The course's performance table.
+    "table": Workload("table", 32, 32, 1024, 64, 1024),
+    # nano-vllm's benchmark: 256 requests, 100 to 1024 tokens in and out.
+    "nano": Workload("nano", 256, 100, 1024, 100, 1024),
+    # Finishes in seconds on a CPU.
+    "small": Workload("small", 8, 16, 64, 16, 32),
+}
