@@ -26,6 +26,9 @@ class Config:
     gpu_memory_utilization: float = 0.9    # share of GPU memory the engine may fill
     cpu_kv_cache_gb: float = 2.0           # KV-cache size on a CPU
     enable_prefix_caching: bool = True
+    enable_kv_cache: bool = True           # False = recompute every token each step (lesson 3)
+    scheduling: str = "continuous"         # or "static": a batch runs to its end (lesson 7)
+    fused_kernels: bool = True             # Triton RMSNorm/SiLU/RoPE on a GPU (lesson 10)
     attention_backend: str = "auto"        # auto, torch, triton, flash_attn, flashinfer
     enforce_eager: bool = False            # True = no CUDA graphs
     tensor_parallel_size: int = 1
@@ -71,6 +74,10 @@ class Config:
         if self.attention_backend not in BACKENDS:
             raise ValueError(f"Config.attention_backend must be one of {BACKENDS}, "
                              f"got {self.attention_backend!r}")
+        if self.scheduling not in ("continuous", "static"):
+            raise ValueError(f"Config.scheduling must be 'continuous' or 'static', got {self.scheduling!r}")
+        if not self.enable_kv_cache:
+            self.enable_prefix_caching = False  # nothing is cached to reuse
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"Config.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():

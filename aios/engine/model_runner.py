@@ -19,10 +19,15 @@ from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
 from aios.utils.context import reset_context, set_context
+from aios.utils.distributed import min_over_ranks
 from aios.utils.loader import init_random_weights, load_model
 
 
 class ModelRunner:
+    # Tensor parallelism: on rank 0, the engine sets this to TPWorkers.send_step,
+    # so that the workers run every step that rank 0 runs (aios/engine/tp_group.py).
+    send_step_to_workers = None
+
     def __init__(self, config: Config):
         self.config = config
         self.hf_config = config.hf_config
@@ -37,11 +42,12 @@ class ModelRunner:
         self.attention_layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         for layer in self.attention_layers:
             layer.backend = backend
-        if self.device.type == "cuda" and self.backend_name != "torch":
+        if self.device.type == "cuda" and self.backend_name != "torch" and config.fused_kernels:
             self._use_triton_layer_kernels()
         self.num_kv_blocks = self._allocate_kv_cache()
         self.graph_runner = None
-        if self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch":
+        if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
+                and config.enable_kv_cache):
             # The torch backend sizes its tensors from host values: not capturable.
             self.graph_runner = CUDAGraphRunner(self.model, config.max_num_seqs, self.max_blocks_per_seq,
                                                 self.hf_config.hidden_size, self.dtype, self.device)
@@ -120,7 +126,11 @@ class ModelRunner:
         torch.cuda.synchronize()
 
     def _allocate_kv_cache(self) -> int:
-        num_blocks = self._count_kv_blocks()
+        if not self.config.enable_kv_cache:
+            # Blocks are still counted (the scheduler works the same) but hold
+            # nothing: every step recomputes all tokens (see run()).
+            return self.config.max_num_seqs * self.max_blocks_per_seq
+        num_blocks = min_over_ranks(self._count_kv_blocks(), self.device)  # TP: all ranks agree
         layer = self.attention_layers[0]
         # [K/V, layer, block, offset in block, kv head, head dim]
         self.kv_cache = torch.empty(2, len(self.attention_layers), num_blocks, self.block_size,
@@ -199,6 +209,10 @@ class ModelRunner:
     # ------------------------------------------------------------------ run --
     @torch.inference_mode()
     def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
+        if not self.config.enable_kv_cache:
+            is_prefill = True  # no cache: run the whole sequence again, every step
+        if self.send_step_to_workers is not None:
+            self.send_step_to_workers(seqs, is_prefill)
         prepare = self.prepare_prefill if is_prefill else self.prepare_decode
         input_ids, positions = prepare(seqs)
         sampling = self.prepare_sampling(seqs)

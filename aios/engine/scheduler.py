@@ -21,6 +21,7 @@ class Scheduler:
     def __init__(self, config: Config, num_blocks: int, eos_token_ids: set[int]):
         self.max_num_seqs = config.max_num_seqs
         self.max_num_batched_tokens = config.max_num_batched_tokens
+        self.static = config.scheduling == "static"
         self.eos_token_ids = eos_token_ids
         self.block_manager = BlockManager(num_blocks, config.block_size,
                                           config.enable_prefix_caching)
@@ -43,6 +44,8 @@ class Scheduler:
 
     def _schedule_prefill(self) -> list[Sequence]:
         scheduled, num_tokens = [], 0
+        if self.static and self.running:
+            return []  # static batching: nobody joins until the whole batch is done
         while self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             if num_tokens + len(seq) > self.max_num_batched_tokens:
