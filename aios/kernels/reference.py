@@ -59,7 +59,12 @@ def attention_ref(q, k, v, q_lens, k_lens, scale):
     visible = (t <= offset + j) & (t < k_lens[:, None, None])  # [B, Lq, Lk]
     scores = scores.masked_fill(~visible[:, None, None], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v.float())
+    # Keys past a sequence's end are read from unwritten cache slots, which may
+    # hold anything, NaN included; a zero weight does not cancel a NaN
+    # (0 * NaN = NaN), so those values are zeroed too.
+    in_seq = t[0] < k_lens[:, None]                            # [B, Lk]
+    v = v.float().masked_fill(~in_seq[:, :, None, None], 0.0)
+    out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v)
     return out.reshape(B, Lq, H, D).to(q.dtype)
 
 
