@@ -1,0 +1,77 @@
+"""Rotary position embedding ("rotate half" / NeoX layout), in place.
+
+Reference: `rotary_ref` in aios/kernels/reference.py.
+
+For each token, feature pairs (i, i + D/2) of every q and k head are rotated
+by the angle position * inv_freq[i]:
+    x1' = x1 * cos - x2 * sin,   x2' = x2 * cos + x1 * sin.
+One program handles one token: it loads the token's cos/sin row once and
+applies it to all of its query and key heads. Math in float32, like the
+reference; the results are rounded back into q and k.
+"""
+import torch
+import triton
+import triton.language as tl
+
+HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
+
+
+@triton.jit
+def _rotate_heads(base_ptr, stride_h, stride_d, num_heads, cos, sin,
+                  HALF: tl.constexpr, BLOCK_H: tl.constexpr):
+    """Rotate the [num_heads, 2 * HALF] rows at base_ptr in place."""
+    heads = tl.arange(0, BLOCK_H)[:, None]          # [BLOCK_H, 1]
+    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
+    mask = heads < num_heads
+    p1 = base_ptr + heads * stride_h + dims * stride_d
+    p2 = p1 + HALF * stride_d
+    x1 = tl.load(p1, mask=mask, other=0.0).to(tl.float32)
+    x2 = tl.load(p2, mask=mask, other=0.0).to(tl.float32)
+    tl.store(p1, (x1 * cos - x2 * sin).to(base_ptr.dtype.element_ty), mask=mask)
+    tl.store(p2, (x2 * cos + x1 * sin).to(base_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rotary_kernel(
+    pos_ptr, q_ptr, k_ptr, cache_ptr,
+    stride_qn, stride_qh, stride_qd,
+    stride_kn, stride_kh, stride_kd,
+    stride_cache,
+    num_q_heads, num_k_heads,
+    HALF: tl.constexpr,          # head_dim // 2
+    BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr,
+):
+    token = tl.program_id(0).to(tl.int64)
+    pos = tl.load(pos_ptr + token).to(tl.int64)
+    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
+    cos = tl.load(cache_ptr + pos * stride_cache + dims).to(tl.float32)         # [1, HALF]
+    sin = tl.load(cache_ptr + pos * stride_cache + HALF + dims).to(tl.float32)  # [1, HALF]
+    _rotate_heads(q_ptr + token * stride_qn, stride_qh, stride_qd, num_q_heads,
+                  cos, sin, HALF, BLOCK_HQ)
+    _rotate_heads(k_ptr + token * stride_kn, stride_kh, stride_kd, num_k_heads,
+                  cos, sin, HALF, BLOCK_HK)
+
+
+def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+           cos_sin_cache: torch.Tensor):
+    """positions: [N]; q: [N, H, D]; k: [N, Hkv, D]; cos_sin_cache: [P, D] = [cos | sin].
+
+    IN PLACE: q and k are overwritten with their rotated values (any strides
+    work, e.g. views into a fused qkv buffer) and returned as (q, k).
+    """
+    N, num_q_heads, head_dim = q.shape
+    assert k.shape[0] == N and k.shape[2] == head_dim and positions.shape == (N,)
+    assert head_dim in HEAD_DIMS, f"head_dim must be one of {HEAD_DIMS}, got {head_dim}"
+    assert cos_sin_cache.shape[-1] == head_dim, "cos_sin_cache must be [max_positions, head_dim]"
+    assert cos_sin_cache.stride(-1) == 1
+    if N > 0:
+        _rotary_kernel[(N,)](
+            positions, q, k, cos_sin_cache,
+            *q.stride(), *k.stride(), cos_sin_cache.stride(0),
+            num_q_heads, k.shape[1],
+            HALF=head_dim // 2,
+            BLOCK_HQ=triton.next_power_of_2(num_q_heads),
+            BLOCK_HK=triton.next_power_of_2(k.shape[1]),
+            num_warps=4,
+        )
+    return q, k
