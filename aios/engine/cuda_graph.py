@@ -6,13 +6,15 @@ bound by launch overhead, not by the GPU. A CUDA graph records the whole
 forward once and replays it with one launch.
 
 A graph replays fixed memory addresses and shapes. So we capture one graph
-per batch size in `batch_sizes`, all reading from the same static input
-buffers; a step with batch size b copies its inputs into those buffers,
-pads up to the next captured size, replays, and reads the first b rows.
+per batch size in `batch_sizes`, all reading the same input buffers
+(DecodeInputs' device tensors, which every step fills in place). A step with
+batch size b pads to the next captured size, replays, and reads the first b
+rows of the output.
 """
 import torch
 
-from aios.utils.context import get_context, reset_context, set_context
+from aios.engine.decode_inputs import DecodeInputs
+from aios.utils.context import reset_context, set_context
 
 
 def capture_batch_sizes(max_num_seqs: int) -> list[int]:
@@ -26,23 +28,20 @@ def padded_batch_size(batch_size: int, batch_sizes: list[int]) -> int:
 
 
 class CUDAGraphRunner:
-    def __init__(self, model: torch.nn.Module, max_num_seqs: int, max_blocks_per_seq: int,
-                 hidden_size: int, dtype: torch.dtype, device: torch.device):
+    def __init__(self, model: torch.nn.Module, inputs: DecodeInputs, max_num_seqs: int,
+                 hidden_size: int, dtype: torch.dtype):
         self.model = model
+        self.inputs = inputs.device                # the buffers every graph reads
         self.batch_sizes = capture_batch_sizes(max_num_seqs)
-        n = self.batch_sizes[-1]
-        i32 = dict(dtype=torch.int32, device=device)
-        self.input_ids = torch.zeros(n, dtype=torch.long, device=device)
-        self.positions = torch.zeros(n, dtype=torch.long, device=device)
-        self.slot_mapping = torch.full((n,), -1, **i32)
-        self.context_lens = torch.ones(n, **i32)
-        self.block_tables = torch.zeros(n, max_blocks_per_seq, **i32)
-        self.hidden = torch.zeros(n, hidden_size, dtype=dtype, device=device)
+        device = self.inputs["input_ids"].device
+        self.hidden = torch.zeros(self.batch_sizes[-1], hidden_size, dtype=dtype, device=device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.pool = None
 
     @torch.inference_mode()
     def capture(self) -> None:
+        self.inputs["slot_mapping"].fill_(-1)     # capture must not write into the cache
+        self.inputs["context_lens"].fill_(1)
         # Largest first: later (smaller) graphs reuse its memory pool.
         for bs in reversed(self.batch_sizes):
             self._set_context(bs)
@@ -57,27 +56,21 @@ class CUDAGraphRunner:
             reset_context()
 
     def _set_context(self, bs: int) -> None:
-        set_context(is_prefill=False, slot_mapping=self.slot_mapping[:bs],
-                    context_lens=self.context_lens[:bs], block_tables=self.block_tables[:bs],
+        set_context(is_prefill=False, slot_mapping=self.inputs["slot_mapping"][:bs],
+                    context_lens=self.inputs["context_lens"][:bs],
+                    block_tables=self.inputs["block_tables"][:bs],
                     max_seqlen_k=0)  # a graph cannot know it: kernels must not need it
 
     def _forward(self, bs: int) -> None:
-        self.hidden[:bs] = self.model(self.input_ids[:bs], self.positions[:bs])
+        self.hidden[:bs] = self.model(self.inputs["input_ids"][:bs], self.inputs["positions"][:bs])
 
-    def can_run(self, batch_size: int) -> bool:
-        return batch_size <= self.batch_sizes[-1]
+    def padded_size(self, batch_size: int) -> int | None:
+        """The captured size this batch replays with, or None (too big: run eagerly)."""
+        if batch_size > self.batch_sizes[-1]:
+            return None
+        return padded_batch_size(batch_size, self.batch_sizes)
 
-    def run(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Replay the decode forward for this step's inputs -> hidden [b, hidden]."""
-        ctx, b = get_context(), input_ids.shape[0]
-        bs = padded_batch_size(b, self.batch_sizes)
-        self.input_ids[:b] = input_ids
-        self.positions[:b] = positions
-        self.slot_mapping[:b] = ctx.slot_mapping
-        self.slot_mapping[b:bs] = -1              # padding rows write nothing
-        self.context_lens[:b] = ctx.context_lens
-        self.context_lens[b:bs] = 1
-        width = ctx.block_tables.shape[1]
-        self.block_tables[:b, :width] = ctx.block_tables
-        self.graphs[bs].replay()
-        return self.hidden[:b]
+    def replay(self, batch_size: int) -> torch.Tensor:
+        """Replay for inputs already loaded into the buffers -> hidden [b, hidden]."""
+        self.graphs[padded_batch_size(batch_size, self.batch_sizes)].replay()
+        return self.hidden[:batch_size]

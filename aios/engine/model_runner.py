@@ -14,6 +14,7 @@ import torch
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
 from aios.engine.cuda_graph import CUDAGraphRunner
+from aios.engine.decode_inputs import DecodeInputs
 from aios.engine.sequence import Sequence
 from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
@@ -45,12 +46,13 @@ class ModelRunner:
         if self.device.type == "cuda" and self.backend_name != "torch" and config.fused_kernels:
             self._use_triton_layer_kernels()
         self.num_kv_blocks = self._allocate_kv_cache()
+        self.decode_inputs = DecodeInputs(config.max_num_seqs, self.max_blocks_per_seq, self.device)
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
             # The torch backend sizes its tensors from host values: not capturable.
-            self.graph_runner = CUDAGraphRunner(self.model, config.max_num_seqs, self.max_blocks_per_seq,
-                                                self.hf_config.hidden_size, self.dtype, self.device)
+            self.graph_runner = CUDAGraphRunner(self.model, self.decode_inputs, config.max_num_seqs,
+                                                self.hf_config.hidden_size, self.dtype)
             self.graph_runner.capture()
 
     # ----------------------------------------------------------------- setup --
@@ -176,19 +178,9 @@ class ModelRunner:
         return self._tensor(input_ids, torch.long), self._tensor(positions, torch.long)
 
     def prepare_decode(self, seqs: list[Sequence]):
-        input_ids = [seq.last_token for seq in seqs]
-        positions = [len(seq) - 1 for seq in seqs]
-        slot_mapping = [seq.block_table[-1] * self.block_size + (len(seq) - 1) % self.block_size
-                        for seq in seqs]
-        context_lens = [len(seq) for seq in seqs]
-        set_context(
-            is_prefill=False,
-            slot_mapping=self._tensor(slot_mapping, torch.int32),
-            context_lens=self._tensor(context_lens, torch.int32),
-            max_seqlen_k=max(context_lens),
-            block_tables=self._block_tables(seqs, max(len(s.block_table) for s in seqs)),
-        )
-        return self._tensor(input_ids, torch.long), self._tensor(positions, torch.long)
+        # With CUDA graphs, fill the rows up to the captured size the step replays.
+        padded = self.graph_runner.padded_size(len(seqs)) if self.graph_runner else None
+        return self.decode_inputs.load(seqs, self.block_size, padded or len(seqs))
 
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
         params = [seq.sampling_params for seq in seqs]
@@ -222,8 +214,8 @@ class ModelRunner:
         return token_ids
 
     def run_model(self, input_ids, positions, is_prefill: bool) -> torch.Tensor:
-        if not is_prefill and self.graph_runner and self.graph_runner.can_run(input_ids.shape[0]):
-            hidden = self.graph_runner.run(input_ids, positions)
+        if not is_prefill and self.graph_runner and self.graph_runner.padded_size(input_ids.shape[0]):
+            hidden = self.graph_runner.replay(input_ids.shape[0])
         else:
             hidden = self.model(input_ids, positions)
         return self.model.compute_logits(hidden)

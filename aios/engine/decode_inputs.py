@@ -1,0 +1,65 @@
+"""The decode step's input tensors, built without per-step allocations.
+
+A decode step feeds one token per sequence, so its inputs are small, but they
+are rebuilt every step, and every microsecond the host spends here is one the
+GPU waits. So they live in buffers made once: pinned (page-locked) host arrays
+that numpy fills in place, and device twins that one asynchronous copy each
+updates. The CUDA graphs (cuda_graph.py) are captured reading these very
+device buffers, so a replay needs no further copies.
+"""
+import numpy as np
+import torch
+
+from aios.engine.sequence import Sequence
+from aios.utils.context import set_context
+
+
+class DecodeInputs:
+    def __init__(self, max_num_seqs: int, max_blocks_per_seq: int, device: torch.device):
+        self.on_gpu = device.type == "cuda"
+        n, w = max_num_seqs, max_blocks_per_seq
+        self.host, self.device = {}, {}
+        for name, shape, dtype in (("input_ids", (n,), torch.long), ("positions", (n,), torch.long),
+                                   ("slot_mapping", (n,), torch.int32),
+                                   ("context_lens", (n,), torch.int32),
+                                   ("block_tables", (n, w), torch.int32)):
+            host = torch.zeros(shape, dtype=dtype, pin_memory=self.on_gpu)
+            self.host[name] = host.numpy()          # a numpy view of the same memory
+            self.device[name] = torch.zeros(shape, dtype=dtype, device=device) if self.on_gpu else host
+
+    def load(self, seqs: list[Sequence], block_size: int, num_rows: int):
+        """Fill rows [0, num_rows) (>= len(seqs); the rest is padding) and set the Context.
+
+        Padding rows write no KV (slot -1) and read one cached token.
+        Returns device views (input_ids, positions) of the first len(seqs) rows.
+        """
+        h, b = self.host, len(seqs)
+        h["input_ids"][:b] = [seq.last_token for seq in seqs]
+        h["positions"][:b] = [len(seq) - 1 for seq in seqs]
+        h["context_lens"][:b] = [len(seq) for seq in seqs]
+        h["slot_mapping"][:b] = [seq.block_table[-1] * block_size + (len(seq) - 1) % block_size
+                                 for seq in seqs]
+        h["input_ids"][b:num_rows] = 0
+        h["positions"][b:num_rows] = 0
+        h["context_lens"][b:num_rows] = 1
+        h["slot_mapping"][b:num_rows] = -1
+        width = max(len(seq.block_table) for seq in seqs)
+        tables = h["block_tables"]
+        for i, seq in enumerate(seqs):
+            tables[i, :len(seq.block_table)] = seq.block_table
+        tables[b:num_rows, :width] = 0
+        d = self._copy_to_device(num_rows, width)
+        set_context(is_prefill=False, slot_mapping=d["slot_mapping"][:b],
+                    context_lens=d["context_lens"][:b], block_tables=d["block_tables"][:b, :width],
+                    max_seqlen_k=max(len(seq) for seq in seqs))
+        return d["input_ids"][:b], d["positions"][:b]
+
+    def _copy_to_device(self, num_rows: int, width: int) -> dict:
+        if self.on_gpu:
+            for name, dev in self.device.items():
+                src = torch.from_numpy(self.host[name])
+                if name == "block_tables":
+                    dev[:num_rows, :width].copy_(src[:num_rows, :width], non_blocking=True)
+                else:
+                    dev[:num_rows].copy_(src[:num_rows], non_blocking=True)
+        return self.device

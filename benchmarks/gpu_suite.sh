@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU measurements, in one call of the device tool (see BENCHMARKS.md).
+#
+#   bash benchmarks/gpu_suite.sh kernels engine hf     # pick the parts to run
+#
+# Logs and JSON go to $OUT/results (tarred at the end: the device tool
+# returns at most 8 files). Wheels the GPU machine lacks travel in .whl/.
+set -u
+OUT=${OUT:-/tmp/aios-out}
+RES=/tmp/aios-results
+mkdir -p "$OUT" "$RES"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+MODEL=${MODEL:-random:Qwen3-0.6B}
+log() { echo "== $* ==" | tee -a "$RES/summary.log"; }
+run() { local name=$1; shift; log "$name: $*"; "$@" 2>&1 | grep -v '^Generating' | tee "$RES/$name.log" | tail -25; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$RES/gpu.txt"
+python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" | tee -a "$RES/gpu.txt"
+
+for part in "$@"; do
+  case $part in
+    kernels)
+      run kernel_tests python3 -m pytest -q -x tests/test_kernels.py
+      run kernel_bench python3 benchmarks/kernels.py --json "$RES/kernels.json" ;;
+    engine)
+      for wl in table nano; do
+        run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"
+        run "$wl-triton-eager" python3 benchmark.py --model "$MODEL" --workload $wl --enforce-eager --json "$RES/$wl-triton-eager.json"
+      done ;;
+    torch)
+      run table-torch-eager python3 benchmark.py --model "$MODEL" --workload table --attention-backend torch --json "$RES/table-torch-eager.json" ;;
+    hf)
+      run table-hf python3 benchmark.py --model "$MODEL" --workload table --compare-hf --json "$RES/table-hf.json" ;;
+    hf-nano)
+      run nano-hf python3 benchmark.py --model "$MODEL" --workload nano --compare-hf --json "$RES/nano-hf.json" ;;
+    *)
+      echo "unknown part $part" ;;
+  esac
+done
+tar czf "$OUT/results.tgz" -C "$RES" .
+cp "$RES/summary.log" "$OUT/" 2>/dev/null || true

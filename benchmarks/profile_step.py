@@ -1,0 +1,86 @@
+"""Where does a step's time go? Host phases and GPU kernels, on one workload.
+
+    python benchmarks/profile_step.py --model random:Qwen3-0.6B --workload table
+
+Prints (1) the host time of each phase of a step (schedule, prepare inputs,
+launch the model, sample + wait for the GPU, postprocess), averaged over
+decode steps, and (2) a torch.profiler table of the busiest kernels and ops
+for a window of decode steps, with the GPU's busy time against the wall time.
+"""
+import argparse
+import collections
+import time
+
+import torch
+
+from aios import LLM
+from aios.engine.model_runner import ModelRunner
+from aios.engine.scheduler import Scheduler
+from benchmarks.workloads import WORKLOADS
+
+PHASES = collections.defaultdict(float)
+
+
+def timed(cls, name, label):
+    original = getattr(cls, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            PHASES[label] += time.perf_counter() - start
+    setattr(cls, name, wrapper)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="random:Qwen3-0.6B")
+    p.add_argument("--workload", default="table")
+    p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--profile-steps", type=int, default=30)
+    args = p.parse_args()
+    llm = LLM(args.model, enforce_eager=args.enforce_eager)
+    prompts, params = WORKLOADS[args.workload].build(llm.config.hf_config.vocab_size,
+                                                     llm.config.max_model_len)
+    for prompt, param in zip(prompts, params):
+        llm.add_request(prompt, param)
+    llm.step()  # the prefill(s), outside the averages
+    while llm.scheduler.waiting:
+        llm.step()
+    for cls, name, label in ((Scheduler, "schedule", "schedule"),
+                             (ModelRunner, "prepare_decode", "prepare inputs"),
+                             (ModelRunner, "prepare_sampling", "prepare sampling"),
+                             (ModelRunner, "run_model", "launch model"),
+                             (Scheduler, "postprocess", "postprocess")):
+        timed(cls, name, label)
+    steps, start = 0, time.perf_counter()
+    for _ in range(100):
+        llm.step()
+        steps += 1
+    wall = time.perf_counter() - start
+    batch = len(llm.scheduler.running)
+    print(f"\n{steps} decode steps, batch ~{batch}: {1e3 * wall / steps:.3f} ms/step")
+    named = sum(PHASES.values())
+    for label, t in PHASES.items():
+        print(f"  {label:<18}{1e3 * t / steps:8.3f} ms")
+    print(f"  {'sample + GPU wait':<18}{1e3 * (wall - named) / steps:8.3f} ms  (the rest of step())")
+
+    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for _ in range(args.profile_steps):
+            llm.step()
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    gpu_us = sum(e.self_device_time_total for e in events)
+    print(f"\nprofiled {args.profile_steps} steps: wall {1e3 * wall / args.profile_steps:.3f} ms/step, "
+          f"GPU busy {gpu_us / 1e3 / args.profile_steps:.3f} ms/step")
+    print(events.table(sort_by="self_device_time_total", row_limit=15))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=20))
+
+
+if __name__ == "__main__":
+    main()
