@@ -3,11 +3,14 @@
     add_request(prompt, params)  -> a Sequence, queued
     step()                       -> schedule, run the model, append tokens
     abort(seq)                   -> free its blocks now
+    close()                      -> stop the tensor-parallel workers, if any
 
 Everything else (LLM.generate, the server) is a loop around these three.
 """
 import json
 import os
+import weakref
+from contextlib import nullcontext
 
 from transformers import AutoTokenizer
 
@@ -16,6 +19,7 @@ from aios.engine.detokenizer import IncrementalDetokenizer, find_stop
 from aios.engine.model_runner import ModelRunner
 from aios.engine.scheduler import Scheduler
 from aios.engine.sequence import Sequence
+from aios.engine.tp_group import TPWorkers
 from aios.sampling_params import SamplingParams
 
 
@@ -23,7 +27,14 @@ class LLMEngine:
     def __init__(self, model: str | None = None, **engine_options):
         self.config = Config(model, **engine_options)
         self.tokenizer = self._load_tokenizer()
-        self.model_runner = ModelRunner(self.config)
+        # Tensor parallelism: this process is rank 0; ranks 1..N-1 are workers
+        # that run every step with it (aios/engine/tp_group.py).
+        self.workers = TPWorkers(self.config) if self.config.tensor_parallel_size > 1 else None
+        self._finalizer = weakref.finalize(self, self.workers.close) if self.workers else None
+        with self._guard():
+            self.model_runner = ModelRunner(self.config)
+        if self.workers:
+            self.model_runner.send_step_to_workers = self.workers.send_step
         self.scheduler = Scheduler(self.config, self.model_runner.num_kv_blocks,
                                    self._eos_token_ids())
         self.detokenizers: dict[int, IncrementalDetokenizer] = {}
@@ -116,7 +127,8 @@ class LLMEngine:
         seqs, is_prefill = self.scheduler.schedule()
         if not seqs:
             return [], is_prefill
-        token_ids = self.model_runner.run(seqs, is_prefill)
+        with self._guard():
+            token_ids = self.model_runner.run(seqs, is_prefill)
         self.scheduler.postprocess(seqs, token_ids)
         self.num_generated_tokens += len(seqs)
         for seq, token_id in zip(seqs, token_ids):
@@ -147,3 +159,19 @@ class LLMEngine:
         if seq.streams_text:
             return seq.output_text
         return self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True)
+
+    # ------------------------------------------------------------- shutdown --
+    def _guard(self):
+        """A worker's failure becomes a clear error, never a hang (see TPWorkers.guard)."""
+        return self.workers.guard() if self.workers else nullcontext()
+
+    def close(self) -> None:
+        """Stop the tensor-parallel workers; nothing to do for one process."""
+        if self._finalizer is not None:
+            self._finalizer()  # runs TPWorkers.close once (also at exit, or when collected)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -1,5 +1,21 @@
-"""Tensor-parallel rank and size; (0, 1) when no process group is running."""
+"""Tensor-parallel rank and size; (0, 1) when no process group is running.
+
+Under tensor parallelism (aios/engine/tp_group.py) each of N processes holds
+one shard of the model, and the shards meet in collectives (all-reduce,
+gather): NCCL between GPUs, gloo between CPU processes. They find each other
+through a small key-value store served by rank 0 on a loopback port.
+"""
+import os
+from datetime import timedelta
+
+import torch
 import torch.distributed as dist
+
+LOOPBACK = "127.0.0.1"
+# How long a collective (or the rendezvous) may wait for the other ranks
+# before it fails instead of hanging: generous, since the first one waits for
+# every rank to load its weights.
+TIMEOUT = timedelta(seconds=float(os.environ.get("AIOS_TP_TIMEOUT_S", 600)))
 
 
 def get_tp_rank() -> int:
@@ -8,3 +24,50 @@ def get_tp_rank() -> int:
 
 def get_tp_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def create_store(world_size: int) -> dist.TCPStore:
+    """Rank 0's rendezvous store, on a free port (port 0: the OS picks one)."""
+    return dist.TCPStore(LOOPBACK, 0, world_size, is_master=True, timeout=TIMEOUT,
+                         wait_for_workers=False)
+
+
+def join_process_group(rank: int, world_size: int, device_type: str,
+                       store: dist.Store | None = None, store_port: int = 0) -> None:
+    """Join the group: rank 0 passes its store, the others the store's port."""
+    if dist.is_initialized():
+        raise RuntimeError("a tensor-parallel process group is already running in this "
+                           "process; close() the engine that owns it first")
+    if store is None:
+        store = dist.TCPStore(LOOPBACK, store_port, world_size, is_master=False, timeout=TIMEOUT)
+    options = {}
+    if device_type == "cuda" and rank == 0:
+        # On a failed collective, abort the communicators but let the engine
+        # live to raise a clear error (the default kills the process).
+        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2")
+    if device_type == "cuda":
+        torch.cuda.set_device(rank)                        # rank r uses cuda:r
+        options["device_id"] = torch.device("cuda", rank)  # connect now, not at first use
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
+                            timeout=TIMEOUT, **options)
+
+
+def leave_process_group(abort: bool = False) -> None:
+    """Destroy this process's group; `abort` for a broken one (a peer died)."""
+    if not dist.is_initialized():
+        return
+    if abort and dist.get_backend() == "nccl":
+        # Unblocks kernels still waiting for the dead peer, where destroying would hang.
+        dist.distributed_c10d._abort_process_group()
+    else:
+        dist.destroy_process_group()
+
+
+def min_over_ranks(value: int, device: torch.device) -> int:
+    """The smallest `value` of all ranks (every rank must call this)."""
+    if get_tp_size() == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())

@@ -1,0 +1,111 @@
+"""A tensor-parallel worker: ranks 1..N-1, each in its own process.
+
+A worker has no scheduler, no tokenizer and no sampler. It builds its shard
+of the model (the TP layers pick their slices by rank), then loops: receive a
+step from rank 0, run it through the same ModelRunner path as rank 0
+(prepare the inputs, `run_model`), wait for the next. Its all-reduces meet
+rank 0's inside the model, so all ranks run each step together; that is also
+why a decode step replays the same CUDA graph on every rank.
+"""
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import traceback
+from multiprocessing.connection import wait
+
+import torch
+
+from aios.engine.model_runner import ModelRunner
+from aios.engine.sequence import Sequence
+from aios.engine.tp_channel import StepReader
+from aios.utils.context import reset_context
+from aios.utils.distributed import join_process_group, leave_process_group
+
+
+class StepSequence:
+    """What one step reads of a Sequence; sent to the workers instead of it.
+
+    prepare_prefill reads the tokens not yet in the KV cache, prepare_decode
+    only the last one; neither needs the sampling parameters or the text. So
+    only those tokens travel, plus the lengths and the block table.
+    """
+    __slots__ = ("new_token_ids", "num_tokens", "num_cached_tokens", "block_table")
+
+    def __init__(self, new_token_ids, num_tokens, num_cached_tokens, block_table):
+        self.new_token_ids = new_token_ids
+        self.num_tokens = num_tokens
+        self.num_cached_tokens = num_cached_tokens
+        self.block_table = block_table
+
+    @classmethod
+    def of(cls, seq: Sequence, is_prefill: bool) -> "StepSequence":
+        new = seq.token_ids[seq.num_cached_tokens:] if is_prefill else [seq.last_token]
+        return cls(new, len(seq), seq.num_cached_tokens, seq.block_table)
+
+    def __reduce__(self):  # pickle as a bare tuple: smaller and faster
+        return StepSequence, (self.new_token_ids, self.num_tokens,
+                              self.num_cached_tokens, self.block_table)
+
+    def __len__(self) -> int:
+        return self.num_tokens
+
+    @property
+    def last_token(self) -> int:
+        return self.new_token_ids[-1]
+
+    @property
+    def token_ids(self) -> list[int]:
+        # The tokens already in the cache are never read again; -1 keeps the
+        # indices of the new ones right.
+        return [-1] * (self.num_tokens - len(self.new_token_ids)) + self.new_token_ids
+
+
+@torch.inference_mode()
+def run_step(runner: ModelRunner, seqs: list[StepSequence], is_prefill: bool) -> None:
+    """ModelRunner.run without the sampling: rank 0 alone samples."""
+    prepare = runner.prepare_prefill if is_prefill else runner.prepare_decode
+    input_ids, positions = prepare(seqs)
+    runner.run_model(input_ids, positions, is_prefill)
+    reset_context()
+
+
+HANDLERS = {"run": run_step}  # the methods rank 0 may call; "exit" ends the loop
+
+
+def worker_main(config, rank: int, store_port: int, reader: StepReader, conn) -> None:
+    """A worker process's entry point. `conn` reports to rank 0: ("started", None),
+    then, if anything fails, ("error", traceback) just before exiting with 1."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is rank 0's: it shuts us down
+    _exit_with_parent()
+    try:
+        if config.device == "cpu":
+            # N processes share the cores: one thread pool each would oversubscribe them.
+            torch.set_num_threads(max(1, torch.get_num_threads() // config.tensor_parallel_size))
+        conn.send(("started", None))
+        join_process_group(rank, config.tensor_parallel_size, config.device, store_port=store_port)
+        runner = ModelRunner(config)
+        while True:
+            method, args = reader.recv()
+            if method == "exit":
+                break
+            HANDLERS[method](runner, *args)
+        leave_process_group()
+    except BaseException:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass  # rank 0 is gone: nobody to tell
+        sys.exit(1)  # (should the teardown hang on a broken group, rank 0 kills us)
+
+
+def _exit_with_parent() -> None:
+    """Die with rank 0, even when it is killed without a chance to stop us."""
+    parent = multiprocessing.parent_process()
+
+    def watch():
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aios-parent-watch", daemon=True).start()

@@ -1,0 +1,229 @@
+"""Tensor parallelism on the CPU: N processes joined by gloo.
+
+What must hold, whatever the number of ranks:
+- greedy outputs equal the single-process ones (the ranks' shards add up to
+  the whole model), including with fewer KV heads than ranks (replicated);
+- a worker that dies makes the engine raise a clear error, not hang, and no
+  process is left behind; neither after close(), the program's exit or Ctrl-C.
+
+On the CPU (the default) the ranks talk through gloo. On a machine with GPUs,
+AIOS_TP_TEST_DEVICE=cuda runs the same checks over NCCL, rank r on cuda:r
+(float32 there too, so that greedy choices are not decided by rounding).
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from aios import LLM
+from aios.engine.tp_group import WorkerDiedError
+from aios.utils.loader import CheckpointSlice
+from conftest import generate_ids, greedy, random_prompts
+
+DEVICE = os.environ.get("AIOS_TP_TEST_DEVICE", "cpu")
+# A small fixed KV cache and few graphs: on a GPU, engines of successive tests
+# (and the TP=1 reference beside a TP engine) share the GPUs' memory.
+OPTS = dict(device=DEVICE, dtype="float32", num_kv_blocks=256, max_num_seqs=16)
+
+
+def needs_ranks(n: int):
+    return pytest.mark.skipif(DEVICE == "cuda" and torch.cuda.device_count() < n,
+                              reason=f"needs {n} GPUs")
+
+
+def alive(pid: int) -> bool:
+    """Running, not even a zombie (a zombie's parent has not reaped it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(pids, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(alive(p) for p in pids)
+
+
+@pytest.fixture(scope="module")
+def one_kv_head_qwen3(tmp_path_factory):
+    """A random Qwen3 with 4 query heads and 1 KV head: at TP=2 each rank
+    holds 2 query heads and a copy of the KV head."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    config = Qwen3Config(vocab_size=512, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
+                         head_dim=16, max_position_embeddings=512, tie_word_embeddings=False,
+                         initializer_range=0.2,  # clear winners: greedy is not a coin toss
+                         architectures=["Qwen3ForCausalLM"])
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("qwen3-1kv")
+    Qwen3ForCausalLM(config).save_pretrained(path)
+    return str(path)
+
+
+def _prompts():
+    # Two share a 40-token prefix: the second generate() reuses its cached blocks.
+    shared = random_prompts([40], seed=3)[0]
+    return random_prompts([5, 23], seed=4) + [shared + [7, 8], shared + [9]]
+
+
+# ------------------------------------------------------ same outputs as TP=1 --
+@needs_ranks(2)
+@pytest.mark.parametrize("model", ["one_kv_head_qwen3", "tiny_qwen2_dir"])
+def test_tp2_matches_single_process(model, request):
+    """TP=2 == one process: a Qwen3 with 1 KV head (replicated on both ranks),
+    and a Qwen2 (q/k/v biases, tied embeddings), with prefix-cache hits."""
+    path = request.getfixturevalue(model)
+    prompts, params = _prompts(), greedy(24)
+    single = LLM(path, **OPTS)
+    expected = [generate_ids(single, prompts, params) for _ in range(2)]
+    del single
+    with LLM(path, tensor_parallel_size=2, **OPTS) as llm:
+        pids = llm.workers.pids
+        assert all(alive(p) for p in pids)
+        got = [generate_ids(llm, prompts, params) for _ in range(2)]
+        assert llm.scheduler.block_manager.num_free_blocks == llm.num_kv_blocks
+    assert got == expected
+    assert not any(alive(p) for p in pids), "close() left a worker running"
+    assert not dist.is_initialized()
+    llm.close()  # a second close() is harmless
+    with pytest.raises(RuntimeError, match="shut down"):
+        llm.generate([[1, 2, 3]], greedy(2), use_tqdm=False)
+
+
+@needs_ranks(3)
+def test_default_model_tp3_matches_single_process():
+    """SmolLM2-135M: 9 query heads and 3 KV heads divide over 3 ranks, not 2."""
+    prompts = ["The capital of France is", "Write a haiku about the sea."]
+    expected = generate_ids(LLM(**OPTS), prompts, greedy(16))
+    with LLM(tensor_parallel_size=3, **OPTS) as llm:
+        assert generate_ids(llm, prompts, greedy(16)) == expected
+
+
+@needs_ranks(2)
+def test_unsplittable_model_is_refused_before_starting():
+    with pytest.raises(ValueError, match=r"9 attention heads.*sizes that fit: \[1, 3\]"):
+        LLM(tensor_parallel_size=2, **OPTS)
+    assert not dist.is_initialized()
+
+
+# ------------------------------------------------------------------ failures --
+@needs_ranks(2)
+@pytest.mark.parametrize("when", ["between steps", "inside a step"])
+def test_killed_worker_raises_and_leaves_no_process(one_kv_head_qwen3, when):
+    llm = LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS)
+    pid = llm.workers.pids[0]
+    for prompt in random_prompts([8, 12, 16]):
+        llm.add_request(prompt, greedy(200))
+    llm.step()
+    llm.step()
+    if when == "between steps":
+        os.kill(pid, signal.SIGKILL)
+    else:  # rank 0 then waits in an all-reduce for a peer that is gone
+        run_model = llm.model_runner.run_model
+
+        def kill_then_run(*args):
+            os.kill(pid, signal.SIGKILL)
+            return run_model(*args)
+        llm.model_runner.run_model = kill_then_run
+    start = time.monotonic()
+    with pytest.raises(WorkerDiedError, match=r"rank 1 \(pid \d+\) was killed by signal SIGKILL"):
+        while not llm.is_finished():
+            llm.step()
+    assert time.monotonic() - start < 30
+    assert wait_gone([pid], 5)
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="rank 1"):  # it stays shut down
+        llm.step()
+    llm.close()
+
+
+@needs_ranks(2)
+def test_worker_exception_is_reported(one_kv_head_qwen3):
+    """A worker that raises sends its traceback to rank 0 before exiting."""
+    llm = LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS)
+    pid = llm.workers.pids[0]
+    llm.workers.channel.send("no_such_method")  # the worker's HANDLERS lookup fails
+    assert wait_gone([pid], 10)
+    llm.add_request([1, 2, 3], greedy(100))
+    with pytest.raises(WorkerDiedError, match=r"(?s)rank 1 .* failed:.*KeyError: 'no_such_method'"):
+        llm.step()
+
+
+# The engine's program, in a child process: it prints its workers' pids, then
+# either returns without close() or generates until it is interrupted.
+_PROGRAM = textwrap.dedent("""
+    import signal, sys
+    from aios import LLM, SamplingParams
+
+    if __name__ == "__main__":
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if launched ignoring it
+        llm = LLM(sys.argv[1], tensor_parallel_size=2, device=sys.argv[3], num_kv_blocks=64,
+                  max_num_seqs=4)
+        print("PIDS", *llm.workers.pids, flush=True)
+        while sys.argv[2] == "ctrl-c":
+            llm.generate([[1, 2, 3]] * 4, SamplingParams(max_tokens=50, ignore_eos=True),
+                         use_tqdm=False)
+""")
+
+
+@needs_ranks(2)
+@pytest.mark.parametrize("how", ["exit without close", "ctrl-c"])
+def test_no_worker_outlives_the_program(one_kv_head_qwen3, tmp_path, how):
+    script = tmp_path / "engine_program.py"
+    script.write_text(_PROGRAM)
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.Popen([sys.executable, str(script), one_kv_head_qwen3, how.split()[0], DEVICE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), proc.stderr.read()
+        pids = [int(p) for p in line.split()[1:]]
+        if how == "ctrl-c":
+            time.sleep(1.0)  # mid-generation
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert wait_gone(pids), f"worker(s) {pids} outlived the program ({how})"
+
+
+# ------------------------------------------------------------ shard loading --
+def test_checkpoint_slice_reads_the_same_values(tmp_path):
+    """What a weight_loader narrows lazily equals narrowing the whole tensor."""
+    full = torch.randn(10, 6, dtype=torch.bfloat16)
+    save_file({"w": full}, tmp_path / "w.safetensors")
+    with safe_open(tmp_path / "w.safetensors", framework="pt") as f:
+        lazy = CheckpointSlice(f.get_slice("w"), torch.float32)
+        assert lazy.shape == full.shape
+        assert torch.equal(lazy.narrow(0, 3, 4), full.narrow(0, 3, 4).float())
+        assert torch.equal(lazy.narrow(1, 2, 3), full.narrow(1, 2, 3).float())
+        assert torch.equal(lazy[8:12], full[8:12].float())  # past the end: cut, like a tensor
+
+
+# ------------------------------------------------------------- step channel --
+def test_step_channel_round_trip_and_overwrite_check():
+    import multiprocessing
+    from aios.engine.tp_channel import StepChannel
+    channel = StepChannel(1 << 16, 1, multiprocessing.get_context("spawn"))
+    reader = channel.reader(0)
+    try:
+        channel.send("run", [1, 2, 3], True)
+        assert reader.recv() == ("run", ([1, 2, 3], True))
+        channel.send("run", [4], False)
+        channel.send("run", [5], False)  # before the reader read the one above
+        with pytest.raises(RuntimeError, match="expected step message 2, found 3"):
+            reader.recv()
+    finally:
+        reader.shm.close()
+        channel.close()
