@@ -10,6 +10,7 @@ device buffers, so a replay needs no further copies.
 import numpy as np
 import torch
 
+from aios.engine import paging
 from aios.engine.sequence import Sequence
 from aios.utils.context import set_context
 
@@ -37,8 +38,7 @@ class DecodeInputs:
         h["input_ids"][:b] = [seq.last_token for seq in seqs]
         h["positions"][:b] = [len(seq) - 1 for seq in seqs]
         h["context_lens"][:b] = [len(seq) for seq in seqs]
-        h["slot_mapping"][:b] = [seq.block_table[-1] * block_size + (len(seq) - 1) % block_size
-                                 for seq in seqs]
+        h["slot_mapping"][:b] = [paging.decode_slot(seq, block_size) for seq in seqs]
         h["input_ids"][b:num_rows] = 0
         h["positions"][b:num_rows] = 0
         h["context_lens"][b:num_rows] = 1

@@ -13,6 +13,7 @@ import torch
 
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
+from aios.engine import paging
 from aios.engine.cuda_graph import CUDAGraphRunner
 from aios.engine.decode_inputs import DecodeInputs
 from aios.engine.sequence import Sequence
@@ -160,10 +161,7 @@ class ModelRunner:
             positions += range(start, len(seq))
             cu_q.append(cu_q[-1] + len(seq) - start)
             cu_k.append(cu_k[-1] + len(seq))
-            for pos in range(start, len(seq), self.block_size):
-                first = seq.block_table[pos // self.block_size] * self.block_size
-                n = min(self.block_size, len(seq) - pos)
-                slot_mapping += range(first, first + n)
+            slot_mapping += paging.prefill_slots(seq, self.block_size)
         has_prefix_hits = cu_k[-1] > cu_q[-1]
         max_blocks = max(len(seq.block_table) for seq in seqs)
         set_context(

@@ -40,12 +40,24 @@ def gather_kv_ref(cache, block_tables, max_len):
 
 
 # --------------------------------------------------------------- attention ---
+def causal_mask(q_lens, k_lens, max_q, max_k):
+    """Which keys each query may see: [B, max_q, max_k] bool.
+
+    The queries of sequence b are its last q_lens[b] positions, so query j may
+    see key t when t <= (k_lens[b] - q_lens[b]) + j (not the future) and
+    t < k_lens[b] (not the padding past the sequence's end).
+    """
+    j = torch.arange(max_q, device=q_lens.device)[None, :, None]  # [1, Lq, 1]
+    t = torch.arange(max_k, device=q_lens.device)[None, None, :]  # [1, 1, Lk]
+    offset = (k_lens - q_lens)[:, None, None]                     # [B, 1, 1]
+    return (t <= offset + j) & (t < k_lens[:, None, None])        # [B, Lq, Lk]
+
+
 def attention_ref(q, k, v, q_lens, k_lens, scale):
     """Causal attention over padded batches, GQA-aware.
 
     q: [B, Lq, H, D]; k, v: [B, Lk, Hkv, D]; q_lens, k_lens: [B].
-    The queries of sequence b are its last q_lens[b] positions, so query j may
-    see key t when t <= (k_lens[b] - q_lens[b]) + j and t < k_lens[b].
+    The queries of sequence b are its last q_lens[b] positions (causal_mask).
     Returns [B, Lq, H, D] (rows past q_lens are garbage).
     """
     B, Lq, H, D = q.shape
@@ -53,22 +65,19 @@ def attention_ref(q, k, v, q_lens, k_lens, scale):
     group = H // Hkv
     qg = q.view(B, Lq, Hkv, group, D).float()
     scores = torch.einsum("bqhgd,bkhd->bhgqk", qg, k.float()) * scale
-    j = torch.arange(Lq, device=q.device)[None, :, None]      # [1, Lq, 1]
-    t = torch.arange(Lk, device=q.device)[None, None, :]      # [1, 1, Lk]
-    offset = (k_lens - q_lens)[:, None, None]                 # [B, 1, 1]
-    visible = (t <= offset + j) & (t < k_lens[:, None, None])  # [B, Lq, Lk]
+    visible = causal_mask(q_lens, k_lens, Lq, Lk)                # [B, Lq, Lk]
     scores = scores.masked_fill(~visible[:, None, None], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     # Keys past a sequence's end are read from unwritten cache slots, which may
     # hold anything, NaN included; a zero weight does not cancel a NaN
     # (0 * NaN = NaN), so those values are zeroed too.
-    in_seq = t[0] < k_lens[:, None]                            # [B, Lk]
+    in_seq = torch.arange(Lk, device=q.device)[None, :] < k_lens[:, None]  # [B, Lk]
     v = v.float().masked_fill(~in_seq[:, :, None, None], 0.0)
     out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v)
     return out.reshape(B, Lq, H, D).to(q.dtype)
 
 
-def _pad(packed, cu_seqlens, max_len):
+def pad_packed(packed, cu_seqlens, max_len):
     """[N, ...] packed rows -> ([B, max_len, ...] padded, [B, max_len] valid)."""
     lens = cu_seqlens[1:] - cu_seqlens[:-1]
     pos = torch.arange(max_len, device=packed.device)
@@ -87,12 +96,12 @@ def prefill_attention_ref(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
     then already holds both the reused prefix and the new tokens.
     Returns [Nq, H, D].
     """
-    q_pad, q_valid = _pad(q, cu_seqlens_q, max_seqlen_q)
+    q_pad, q_valid = pad_packed(q, cu_seqlens_q, max_seqlen_q)
     q_lens = cu_seqlens_q[1:] - cu_seqlens_q[:-1]
     k_lens = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
     if block_tables is None:
-        k_pad, _ = _pad(k, cu_seqlens_k, max_seqlen_k)
-        v_pad, _ = _pad(v, cu_seqlens_k, max_seqlen_k)
+        k_pad, _ = pad_packed(k, cu_seqlens_k, max_seqlen_k)
+        v_pad, _ = pad_packed(v, cu_seqlens_k, max_seqlen_k)
     else:
         k_pad = gather_kv_ref(k_cache, block_tables, max_seqlen_k)
         v_pad = gather_kv_ref(v_cache, block_tables, max_seqlen_k)
