@@ -9,13 +9,18 @@ for a window of decode steps, with the GPU's busy time against the wall time.
 """
 import argparse
 import collections
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from aios import LLM
 from aios.engine.model_runner import ModelRunner
 from aios.engine.scheduler import Scheduler
+from benchmark import warm_up
 from benchmarks.workloads import WORKLOADS
 
 PHASES = collections.defaultdict(float)
@@ -33,16 +38,41 @@ def timed(cls, name, label):
     setattr(cls, name, wrapper)
 
 
+def timeline(llm, prompts, params):
+    """Run the whole workload, timing every step: where does the total go?"""
+    warm_up(llm)
+    for prompt, param in zip(prompts, params):
+        llm.add_request(prompt, param)
+    buckets = collections.defaultdict(lambda: [0, 0.0, 0])   # steps, seconds, tokens
+    total = time.perf_counter()
+    while not llm.is_finished():
+        start = time.perf_counter()
+        seqs, is_prefill = llm.step()
+        dt = time.perf_counter() - start
+        b = len(seqs)
+        key = "prefill" if is_prefill else f"decode b<={next(x for x in (1, 4, 16, 32, 64, 128, 256, 10**9) if b <= x)}"
+        buckets[key][0] += 1
+        buckets[key][1] += dt
+        buckets[key][2] += b
+    total = time.perf_counter() - total
+    print(f"\nwhole workload: {total:.3f} s")
+    for key, (steps, secs, toks) in sorted(buckets.items()):
+        print(f"  {key:<16}{steps:6d} steps {secs:8.3f} s  {1e3 * secs / steps:7.3f} ms/step  {toks:8d} seqs")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="random:Qwen3-0.6B")
     p.add_argument("--workload", default="table")
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--profile-steps", type=int, default=30)
+    p.add_argument("--timeline", action="store_true", help="time every step of the whole workload")
     args = p.parse_args()
     llm = LLM(args.model, enforce_eager=args.enforce_eager)
     prompts, params = WORKLOADS[args.workload].build(llm.config.hf_config.vocab_size,
                                                      llm.config.max_model_len)
+    if args.timeline:
+        return timeline(llm, prompts, params)
     for prompt, param in zip(prompts, params):
         llm.add_request(prompt, param)
     llm.step()  # the prefill(s), outside the averages

@@ -191,13 +191,17 @@ def choose_split_tokens(batch, num_kv_heads, capacity, block_n, num_sms,
     """Positions per split, from shapes and python ints only (graph safe).
 
     capacity = block-table width * block_size, the longest context possible.
-    Aim for >= 2 programs per SM at the expected length (the hint, else the
-    capacity); a batch that fills the GPU by itself gets one split.
+    Aim for >= 2 programs per SM at the expected length; a batch that fills
+    the GPU by itself gets one split. Without a hint (inside a CUDA graph,
+    which serves every length) use the shortest splits: programs whose split
+    starts past their sequence's end exit at once, so short contexts cost
+    little, and long ones still get spread over the GPU. Sizing from the
+    capacity instead would leave one busy program per (sequence, KV head).
     """
-    hint = capacity if not max_context_len else min(max_context_len, capacity)
     want = triton.cdiv(2 * num_sms, batch * num_kv_heads)   # splits per (seq, KV head)
     if want <= 1:
         return capacity
+    hint = min(max_context_len, capacity) if max_context_len else MIN_SPLIT_TOKENS
     tokens = max(triton.cdiv(hint, want), MIN_SPLIT_TOKENS, triton.cdiv(capacity, MAX_SPLITS))
     return triton.cdiv(tokens, block_n) * block_n
 
