@@ -64,7 +64,9 @@ class LLM(LLMEngine):
         messages: one conversation ([{"role": "user", "content": ...}, ...])
         or a list of them. Returns one output dict per conversation.
         """
-        conversations = [messages] if messages and isinstance(messages[0], dict) else messages
+        if not messages:
+            raise ValueError("no messages given; pass a conversation like [{'role': 'user', 'content': 'Hi'}]")
+        conversations = [messages] if isinstance(messages[0], dict) else messages
         prompts = [self.apply_chat_template(c) for c in conversations]
         return self.generate(prompts, sampling_params, use_tqdm=use_tqdm)
 

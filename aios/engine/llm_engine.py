@@ -83,6 +83,8 @@ class LLMEngine:
             if self.tokenizer is None:
                 raise ValueError(f"model {self.config.model!r} has no tokenizer: pass token ids")
             return self.tokenizer.encode(prompt)
+        if not isinstance(prompt, (list, tuple)):
+            raise ValueError(f"a prompt is a string or a list of token ids, got {type(prompt).__name__}")
         return list(prompt)
 
     def add_request(self, prompt: str | list[int], sampling_params: SamplingParams | None = None,
