@@ -10,13 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from aios.utils.context import get_context
-from aios.utils.distributed import get_tp_rank, get_tp_size
+from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
 
 
 class VocabParallelEmbedding(nn.Module):
     def __init__(self, vocab_size: int, hidden_size: int):
         super().__init__()
         self.tp_rank, self.tp_size = get_tp_rank(), get_tp_size()
+        self.collectives = in_process_group()
         self.vocab_size = vocab_size
         self.rows = (vocab_size + self.tp_size - 1) // self.tp_size
         self.vocab_start = self.tp_rank * self.rows
@@ -29,7 +30,7 @@ class VocabParallelEmbedding(nn.Module):
         param.data[:shard.shape[0]].copy_(shard)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.tp_size == 1:
+        if not self.collectives:
             return F.embedding(input_ids, self.weight)
         local = input_ids - self.vocab_start
         owned = (local >= 0) & (local < self.rows)
@@ -49,7 +50,7 @@ class ParallelLMHead(VocabParallelEmbedding):
         if ctx.is_prefill:
             hidden = hidden[ctx.cu_seqlens_q[1:] - 1]
         logits = F.linear(hidden, self.weight)
-        if self.tp_size == 1:
+        if not self.collectives:
             return logits
         parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None
         dist.gather(logits, parts, dst=0)

@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from aios.utils.distributed import get_tp_rank, get_tp_size
+from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
 
 
 def _divide(a: int, b: int) -> int:
@@ -31,6 +31,7 @@ class LinearBase(nn.Module):
     def __init__(self, input_size: int, output_size: int, bias: bool = False):
         super().__init__()
         self.tp_rank, self.tp_size = get_tp_rank(), get_tp_size()
+        self.collectives = in_process_group()
         self.weight = nn.Parameter(torch.empty(output_size, input_size), requires_grad=False)
         self.weight.weight_loader = self.weight_loader
         if bias:
@@ -125,6 +126,6 @@ class RowParallelLinear(LinearBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.linear(x, self.weight)
-        if self.tp_size > 1:
+        if self.collectives:
             dist.all_reduce(y)
         return y if self.bias is None else y + self.bias

@@ -26,6 +26,12 @@ def get_tp_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
+def in_process_group() -> bool:
+    """Do the layers talk to other ranks? True under TP, even with one rank:
+    a one-rank group runs the very same collectives (benchmarks/tp_check.py)."""
+    return dist.is_initialized()
+
+
 def create_store(world_size: int) -> dist.TCPStore:
     """Rank 0's rendezvous store, on a free port (port 0: the OS picks one)."""
     return dist.TCPStore(LOOPBACK, 0, world_size, is_master=True, timeout=TIMEOUT,
