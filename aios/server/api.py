@@ -1,0 +1,266 @@
+"""The HTTP routes: OpenAI's API on top of an AsyncEngine.
+
+    GET  /v1/models             the one model we serve
+    POST /v1/completions        prompt(s) -> text, streamed or not
+    POST /v1/chat/completions   messages -> the assistant's reply, streamed or not
+    GET  /health                200 while the engine thread runs, else 503
+    GET  /metrics               Prometheus text
+    GET  /v1/internal/stats     the engine's queues and KV blocks, as JSON
+
+Every error, ours or the framework's, leaves as OpenAI's error body
+{"error": {"message", "type", "param", "code"}}, so the official clients
+raise their usual exceptions.
+"""
+import asyncio
+import json
+import sys
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aios.server.async_engine import AsyncEngine, RequestHandle
+from aios.server.protocol import (APIError, ChatCompletionRequest, CompletionRequest, chat_choice,
+                                  chat_delta, completion_choice, envelope, model_list, new_id,
+                                  usage, validation_error)
+
+
+def build_app(engine, model_name: str, max_queue: int = 1024) -> FastAPI:
+    """A FastAPI app serving `engine` (an aios LLM) under the name `model_name`.
+
+    The app owns the engine while it runs: it is driven by the app's engine
+    thread only, and closed when the app shuts down.
+    """
+    async_engine = AsyncEngine(engine, max_queue)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        async_engine.start()
+        try:
+            yield
+        finally:   # uvicorn got SIGTERM/SIGINT and has drained its connections
+            await asyncio.to_thread(async_engine.shutdown)
+            if hasattr(engine, "close"):
+                engine.close()      # tensor-parallel worker processes, if any
+            print("aios: engine stopped", file=sys.stderr, flush=True)
+
+    app = FastAPI(title="aios", summary="An OpenAI-compatible LLM server", lifespan=lifespan)
+    app.state.async_engine = async_engine
+    routes = Routes(async_engine, model_name, engine.config.max_model_len)
+    app.get("/health")(routes.health)
+    app.get("/metrics")(routes.metrics)
+    app.get("/v1/internal/stats")(routes.stats)
+    app.get("/v1/models")(routes.models)
+    app.post("/v1/completions")(routes.completions)
+    app.post("/v1/chat/completions")(routes.chat_completions)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(request, e: APIError):
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, e: StarletteHTTPException):   # unknown route, wrong method
+        code = "not_found" if e.status_code == 404 else None
+        return JSONResponse(APIError(e.status_code, str(e.detail), code=code).body(),
+                            status_code=e.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request, e: Exception):
+        error = APIError(500, f"Internal server error: {type(e).__name__}: {e}",
+                         type="server_error")
+        return JSONResponse(error.body(), status_code=500)
+
+
+async def parse(request: Request, model_cls):
+    """Read and validate a JSON body ourselves, to word the errors OpenAI's way."""
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise APIError(400, f"We could not parse the JSON body of your request ({e}). "
+                            f"Send a JSON object with Content-Type: application/json.") from None
+    if not isinstance(body, dict):
+        raise APIError(400, "The request body must be a JSON object.")
+    try:
+        return model_cls.model_validate(body)
+    except ValidationError as e:
+        raise validation_error(e) from None
+
+
+def sse(payload) -> str:
+    """One server-sent event."""
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+class Routes:
+    def __init__(self, engine: AsyncEngine, model_name: str, max_model_len: int):
+        self.engine, self.model_name, self.max_model_len = engine, model_name, max_model_len
+
+    # ------------------------------------------------------------ simple ---
+    async def health(self):
+        if self.engine.is_alive:
+            return {"status": "ok"}
+        raise APIError(503, f"The engine is not running ({self.engine.error or 'stopped'}).",
+                       code="engine_unavailable", type="server_error")
+
+    async def stats(self):
+        return self.engine.stats()
+
+    async def metrics(self):
+        text = self.engine.metrics.render(self.engine.stats())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def models(self):
+        return model_list(self.model_name, self.max_model_len)
+
+    # -------------------------------------------------------- generation ---
+    async def completions(self, request: Request):
+        req = await parse(request, CompletionRequest)
+        self._check_model(req.model)
+        inputs = [{"prompt": p} for p in req.prompts()]
+        return await self._generate(request, req, inputs, req.max_tokens, chat=False)
+
+    async def chat_completions(self, request: Request):
+        req = await parse(request, ChatCompletionRequest)
+        self._check_model(req.model)
+        inputs = [{"messages": req.conversation()}]
+        return await self._generate(request, req, inputs, req.max_new_tokens(), chat=True)
+
+    def _check_model(self, name: str) -> None:
+        if name != self.model_name:
+            raise APIError(404, f"The model '{name}' does not exist. This server serves "
+                                f"'{self.model_name}'.", "model", "model_not_found")
+
+    async def _generate(self, request: Request, req, inputs: list[dict],
+                        max_tokens: int | None, chat: bool):
+        """Queue n sequences per input and answer with their text."""
+        # Build every SamplingParams first: a bad value is refused before
+        # the engine sees anything.
+        params = [req.sampling_params(max_tokens, j) for _ in inputs for j in range(req.n)]
+        out: asyncio.Queue = asyncio.Queue()    # shared by all choices of this request
+        handles = []
+        try:
+            for index, p in enumerate(params):
+                handle = RequestHandle(index, out, p, max_tokens=max_tokens,
+                                       **inputs[index // req.n])
+                handles.append(self.engine.add(handle))
+            results = await asyncio.gather(*(h.accepted for h in handles),
+                                           return_exceptions=True)
+        except BaseException:
+            self._abort(handles)
+            raise
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            self._abort(handles)
+            raise errors[0]
+        call = Call(new_id("chatcmpl" if chat else "cmpl"), self.model_name, chat, handles,
+                    out, req.n, req.include_usage)
+        if req.stream:
+            return EventStream(self._stream(call), on_close=lambda: self._abort(handles))
+        return await self._collect(request, call)
+
+    async def _abort_on_disconnect(self, request: Request, handles: list[RequestHandle]):
+        # Nothing is sent before a non-streamed answer is complete, so nothing
+        # would notice a client that left: ask the connection twice a second.
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.5)
+        self._abort(handles)    # their final "abort" Deltas end _collect's loop
+
+    def _abort(self, handles: list[RequestHandle]) -> None:
+        for handle in handles:
+            self.engine.abort(handle)
+
+    async def _stream(self, call: "Call"):
+        if call.chat:     # OpenAI opens each chat choice with the role
+            yield sse(call.chunk([chat_delta(h.index, {"role": "assistant", "content": ""}, None)
+                                  for h in call.handles]))
+        async for delta in call.deltas():
+            if delta.finish_reason == "error":
+                yield sse(APIError(500, "The engine failed during generation.",
+                                   type="server_error").body())
+                break
+            if delta.text or delta.finish_reason:
+                yield sse(call.chunk([call.stream_choice(delta)]))
+        if call.include_usage:
+            yield sse(call.chunk([], call.usage()))
+        yield sse("[DONE]")
+
+    async def _collect(self, request: Request, call: "Call"):
+        """Wait for every choice; abort them if the client leaves meanwhile."""
+        texts, reasons = [""] * len(call.handles), [None] * len(call.handles)
+        watcher = asyncio.create_task(self._abort_on_disconnect(request, call.handles))
+        try:
+            async for delta in call.deltas():
+                texts[delta.index] += delta.text
+                reasons[delta.index] = delta.finish_reason
+        finally:
+            watcher.cancel()
+            self._abort(call.handles)
+        if "error" in reasons:
+            raise APIError(500, "The engine failed during generation.", type="server_error")
+        make = chat_choice if call.chat else completion_choice
+        choices = [make(i, text, reason) for i, (text, reason) in enumerate(zip(texts, reasons))]
+        return envelope("chat.completion" if call.chat else "text_completion",
+                        call.request_id, call.model, choices, call.usage())
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events that call on_close however the response ends.
+
+    A client that goes away makes Starlette cancel the response (it listens
+    for the disconnect while streaming), possibly before our generator has
+    even started, when a finally clause inside it would never run. Here the
+    finally clause runs in every case, and on_close aborts the request's
+    sequences, so their KV blocks are freed on the engine's next turn.
+    """
+
+    def __init__(self, events, on_close):
+        super().__init__(events, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache"})
+        self.on_close = on_close
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
+class Call:
+    """One HTTP request's sequences and what they have produced so far."""
+
+    def __init__(self, request_id, model, chat, handles, out, n, include_usage):
+        self.request_id, self.model, self.chat = request_id, model, chat
+        self.handles, self.out, self.n = handles, out, n
+        self.include_usage = include_usage
+        self.num_tokens = [0] * len(handles)
+
+    async def deltas(self):
+        """Every Delta until all choices finish."""
+        pending = len(self.handles)
+        while pending:
+            delta = await self.out.get()
+            self.num_tokens[delta.index] = delta.num_tokens
+            pending -= delta.finish_reason is not None
+            yield delta
+
+    def usage(self) -> dict:
+        # The prompt is counted once per input, not once per sample of it.
+        prompt = sum(h.num_prompt_tokens for h in self.handles[::self.n])
+        return usage(prompt, sum(self.num_tokens))
+
+    def chunk(self, choices: list[dict], usage_: dict | None = None) -> dict:
+        kind = "chat.completion.chunk" if self.chat else "text_completion"
+        return envelope(kind, self.request_id, self.model, choices, usage_)
+
+    def stream_choice(self, delta) -> dict:
+        if not self.chat:
+            return completion_choice(delta.index, delta.text, delta.finish_reason)
+        return chat_delta(delta.index, {"content": delta.text} if delta.text else {},
+                          delta.finish_reason)
