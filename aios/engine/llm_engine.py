@@ -9,6 +9,7 @@ Everything else (LLM.generate, the server) is a loop around these three.
 """
 import json
 import os
+import random
 import weakref
 from contextlib import nullcontext
 
@@ -39,6 +40,9 @@ class LLMEngine:
                                    self._eos_token_ids())
         self.detokenizers: dict[int, IncrementalDetokenizer] = {}
         self.num_generated_tokens = 0
+        # Seeds for the requests that bring none: given Config.seed, the
+        # engine's every output is reproducible.
+        self.seed_rng = random.Random(self.config.seed)
 
     # ---------------------------------------------------------------- setup --
     def _load_tokenizer(self):
@@ -95,6 +99,8 @@ class LLMEngine:
         self._check_prompt(token_ids, params)
         max_len = min(len(token_ids) + params.max_tokens, self.config.max_model_len)
         seq = Sequence(token_ids, params, self.config.block_size, max_len)
+        if seq.sampling_seed is None:
+            seq.sampling_seed = self.seed_rng.getrandbits(31)
         if detokenize or params.stop:
             self.detokenizers[seq.seq_id] = IncrementalDetokenizer(self.tokenizer)
             seq.streams_text = True

@@ -82,6 +82,8 @@ class ModelRunner:
         for module in self.model.modules():
             if type(module) in kernels:
                 module.impl = kernels[type(module)]
+        from aios.kernels.sampling import gumbel_sample
+        self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]
@@ -183,17 +185,21 @@ class ModelRunner:
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
         params = [seq.sampling_params for seq in seqs]
         vocab = self.hf_config.vocab_size
-        inputs = {"temperatures": self._tensor([0.0 if p.greedy else p.temperature for p in params],
-                                               torch.float32)}
-        if any(p.top_k > 0 or p.top_p < 1 for p in params if not p.greedy):
+        temperatures = [0.0 if p.greedy else max(p.temperature, 1e-5) for p in params]
+        # Every row's noise is a function of (its seed, the position sampled,
+        # token id): the same whatever batch the sequence is in (Sampler).
+        # Only a seed's low 32 bits count.
+        seeds = [seq.sampling_seed & 0xFFFFFFFF for seq in seqs]
+        counter = self._tensor([seeds, [len(seq) for seq in seqs]], torch.long)  # [2, B]
+        inputs = {"temperatures": self._tensor(temperatures, torch.float32),
+                  "seeds": counter[0], "positions": counter[1]}
+        top_rows = [i for i, p in enumerate(params)
+                    if not p.greedy and (p.top_k > 0 or p.top_p < 1)]
+        if top_rows:  # only these rows are sorted
             inputs["top_ks"] = self._tensor([p.top_k if p.top_k > 0 else vocab for p in params],
                                             torch.long)
             inputs["top_ps"] = self._tensor([p.top_p for p in params], torch.float32)
-        seeded = [i for i, p in enumerate(params) if p.seed is not None and not p.greedy]
-        if seeded:
-            inputs["seeds"] = self._tensor([p.seed or 0 for p in params], torch.long)
-            inputs["positions"] = self._tensor([len(seq) for seq in seqs], torch.long)
-            inputs["seeded_rows"] = self._tensor(seeded, torch.long)
+            inputs["top_rows"] = self._tensor(top_rows, torch.long)
         return inputs
 
     # ------------------------------------------------------------------ run --

@@ -30,6 +30,9 @@ class Sequence:
         self.token_ids = list(token_ids)
         self.num_prompt_tokens = len(token_ids)
         self.sampling_params = sampling_params
+        # The seed of this request's sampling noise: its own, else one the
+        # engine draws when the request arrives (LLMEngine.add_request).
+        self.sampling_seed: int | None = sampling_params.seed
         self.block_size = block_size
         self.max_len = max_len                  # prompt + output never exceeds this
         self.block_table: list[int] = []        # physical KV blocks, in order

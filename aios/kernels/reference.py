@@ -161,3 +161,73 @@ def rotary_ref(positions, q, k, cos_sin_cache):
         return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
 
     return rotate(q), rotate(k)
+
+
+# ---------------------------------------------------------------- sampling ---
+# The noise of sampling is a counter, not a random stream: E[b, v] is a pure
+# function of (seed, position, token id). aios/layers/sampler.py says why.
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mixer (bijective on [0, 2^32)), on int64 tensors.
+
+    Products may pass 2^63 and wrap; only the low 32 bits are kept, and the
+    wrap-around cannot change those. (The kernel does the same on uint32.)
+    """
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _MASK32
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & _MASK32
+    return x ^ (x >> 16)
+
+
+def exponential_from_bits(bits: torch.Tensor) -> torch.Tensor:
+    """Exp(1) noise from 32 random bits: E = -log(U), U = (bits + 0.5) / 2^32.
+
+    bits: int64 in [0, 2^32). Returns float32, computed in float32 with steps
+    the Triton kernel repeats exactly (the int -> float conversions round to
+    nearest, the constants are float32); only the log may round differently
+    (aios/kernels/sampling.py says by how much).
+
+    Small E matters most: the argmax of p / E goes to a small E (about 1/V
+    among V equal tokens). Small E comes from U near 1, where a float32 U
+    moves in steps of 2^-24: E would be off by up to ~0.5% at the E ~ 1e-5
+    that wins among 150k tokens. So there E comes from c = 1 - U, which the
+    complemented bits give exactly, through the series
+        -log(1 - c) = c + c^2/2 + c^3/3 + c^4/4 + c^5/5 + ...
+    cut after c^5 (c < 2^-5: the rest is below 2^-25 of E).
+    """
+    u = (bits.float() + 0.5) * 2.0**-32                   # U, fine near 0
+    c = ((bits ^ _MASK32).float() + 0.5) * 2.0**-32       # 1 - U, fine near 0 (U near 1)
+    series = c * (1.0 + c * (0.5 + c * (0.3333333333333333 + c * (0.25 + c * 0.2))))
+    return torch.where((bits ^ _MASK32) < 2**27, series, -torch.log(u))
+
+
+def seeded_exponential_noise(seeds, positions, vocab_size):
+    """Exp(1) noise [B, V] float32, a pure function of (seed, position, token id).
+
+    seeds, positions: [B] integer tensors (only their low 32 bits count).
+    """
+    row_key = _hash32(_hash32(seeds & _MASK32) ^ (positions & _MASK32))      # [B]
+    token_ids = torch.arange(vocab_size, device=seeds.device)
+    bits = _hash32(row_key[:, None] ^ token_ids[None, :])                      # [B, V]
+    return exponential_from_bits(bits)
+
+
+def sample_ref(logits, temperatures, seeds, positions):
+    """Next token ids [B] (int64), by the Gumbel-max trick on counter noise.
+
+    logits: [B, V] any float dtype; temperatures: [B] (0 = greedy);
+    seeds, positions: [B] int64. With E = seeded_exponential_noise(...):
+        T > 0:  argmax_v  logit_v * (1 / T) - log E_v
+        T = 0:  argmax_v  logit_v
+    (1 / T is rounded once and then multiplies, as in the kernel.) Ties go
+    to the lowest token id, as torch.argmax does.
+    """
+    x = logits.float()
+    t = temperatures.float()
+    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
+    noise = seeded_exponential_noise(seeds, positions, x.shape[-1])           # [B, V]
+    scores = x * inv_t[:, None] - torch.log(noise)
+    return torch.where(t > 0, scores.argmax(dim=-1), x.argmax(dim=-1))

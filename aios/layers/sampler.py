@@ -2,38 +2,33 @@
 
 Per sequence: temperature (0 = greedy), top-k, top-p, and a seed.
 
-Sampling uses the Gumbel-max trick in its exponential form: with E_i drawn
-i.i.d. from Exp(1), argmax_i p_i / E_i is a sample from p. It needs no
-cumulative sums, and it lets a seeded request draw its noise from a counter:
-E depends only on (seed, position, token id), hashed. So a seeded request
-gives the same tokens whatever batch it shares a step with, on any device.
+Sampling uses the Gumbel-max trick. With E_v drawn i.i.d. from Exp(1),
+argmax_v p_v / E_v is a sample from p. For p = softmax(logits / T),
+log p_v = logit_v / T - logsumexp(logits / T), and the last term is the
+same for every v, so
+
+    argmax_v p_v / E_v  ==  argmax_v  logit_v / T - log E_v.
+
+No softmax and no cumulative sums: one pass over the logits, which is what
+the Triton kernel does on a GPU (aios/kernels/sampling.py; its reference,
+run on a CPU, is `sample_ref` in aios/kernels/reference.py).
+
+The noise comes from a counter, not a random stream: E_v is a pure function
+of (seed, position, token id), hashed (`seeded_exponential_noise`). Every row
+has a seed: the request's own, or one the engine drew for it from its RNG
+(seeded by Config.seed) when the request arrived. So a request's tokens depend
+only on its seed and its logits, never on the batch it shares a step with,
+and the whole engine is reproducible given Config.seed.
+
+Top-k / top-p need a sort. They are applied in torch, on the rows that ask
+for them only (rare), before the noise: dropped tokens get logit -inf.
 """
 import torch
 from torch import nn
 
-_MASK32 = 0xFFFFFFFF
+from aios.kernels.reference import sample_ref, seeded_exponential_noise  # noqa: F401
 
-
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer mixer (bijective on [0, 2^32)), on int64 tensors.
-
-    Products may wrap past 2^63; only the low 32 bits are kept, and those
-    wrap-around cannot change.
-    """
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _MASK32
-    x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & _MASK32
-    return x ^ (x >> 16)
-
-
-def seeded_exponential_noise(seeds, positions, vocab_size):
-    """Exp(1) noise [B, V], a pure function of (seed, position, token id)."""
-    row_key = _hash32(_hash32(seeds & _MASK32) ^ (positions & _MASK32))      # [B]
-    token_ids = torch.arange(vocab_size, device=seeds.device)
-    bits = _hash32(row_key[:, None] ^ token_ids[None, :])                      # [B, V]
-    uniform = (bits.double() + 0.5) / 2.0**32                                  # in (0, 1)
-    return (-torch.log(uniform)).float()
+SEED_BITS = 31   # seeds drawn for rows that bring none
 
 
 def apply_top_k_top_p(logits, top_ks, top_ps):
@@ -52,24 +47,53 @@ def apply_top_k_top_p(logits, top_ks, top_ps):
     return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
 
 
-class Sampler(nn.Module):
-    def forward(self, logits, temperatures, top_ks=None, top_ps=None,
-                seeds=None, positions=None, seeded_rows=None):
-        """logits: [B, V] -> next token ids [B].
+def mask_top_k_top_p(logits, temperatures, top_ks, top_ps, rows=None):
+    """A copy of logits ([B, V], same dtype) with the tokens outside the top-k /
+    top-p set of each row in `rows` ([R] indices, None = all) at -inf.
 
-        temperatures: [B] (0 = greedy). top_ks/top_ps: [B] or None when no row
-        uses them. seeds/positions: [B] int64, used for the rows listed in
-        seeded_rows ([S] indices, or None); other rows draw from torch's RNG.
+    The nucleus is that of softmax(logits / T). Kept tokens keep their logit
+    unscaled (the sampler divides by T itself); a greedy row keeps its argmax.
+    """
+    if rows is None:
+        rows = torch.arange(logits.shape[0], device=logits.device)
+    sub = logits[rows]                                                  # [R, V]
+    t = temperatures[rows].clamp(min=1e-5)[:, None]
+    kept = apply_top_k_top_p(sub.float() / t, top_ks[rows], top_ps[rows]) > float("-inf")
+    return logits.index_put((rows,), sub.masked_fill(~kept, float("-inf")))
+
+
+def _row_seeds(seeds, seeded_rows, batch, device):
+    """[B] seeds: the given ones, and for the other rows (all rows when seeds
+    is None) seeds drawn from torch's RNG."""
+    if seeds is not None and seeded_rows is None:
+        return seeds
+    drawn = torch.randint(0, 2**SEED_BITS, (batch,), device=device)
+    if seeds is not None:
+        drawn[seeded_rows] = seeds[seeded_rows]
+    return drawn
+
+
+class Sampler(nn.Module):
+    # The PyTorch reference; ModelRunner swaps in the Triton kernel on a GPU.
+    impl = staticmethod(sample_ref)
+
+    def forward(self, logits, temperatures, top_ks=None, top_ps=None, seeds=None,
+                positions=None, seeded_rows=None, top_rows=None):
+        """logits: [B, V] (float32, bfloat16 or float16) -> next token ids [B] (int64).
+
+        temperatures: [B] float32 (0 = greedy).
+        top_ks / top_ps: [B] (vocab size / 1.0 = off), or None when no row uses
+            them; top_rows: [R] the rows that do (None = all rows).
+        seeds / positions: [B] int64, the noise's counter (positions: the index
+            of the token being sampled). The engine gives every row a seed; for
+            direct callers, rows outside seeded_rows ([S] indices; None = all),
+            or all rows when seeds is None, get a seed from torch's RNG, and
+            positions default to 0.
         """
-        logits = logits.float()
-        greedy = logits.argmax(dim=-1)
-        logits = logits / temperatures.clamp(min=1e-5)[:, None]
+        batch, device = logits.shape[0], logits.device
+        seeds = _row_seeds(seeds, seeded_rows, batch, device)
+        if positions is None:
+            positions = torch.zeros(batch, dtype=torch.long, device=device)
         if top_ks is not None:
-            logits = apply_top_k_top_p(logits, top_ks, top_ps)
-        probs = logits.softmax(dim=-1)
-        noise = torch.empty_like(probs).exponential_()
-        if seeded_rows is not None:
-            noise[seeded_rows] = seeded_exponential_noise(
-                seeds[seeded_rows], positions[seeded_rows], probs.shape[-1])
-        sampled = (probs / noise).argmax(dim=-1)
-        return torch.where(temperatures == 0, greedy, sampled)
+            logits = mask_top_k_top_p(logits, temperatures, top_ks, top_ps, top_rows)
+        return self.impl(logits, temperatures, seeds, positions)
