@@ -16,7 +16,7 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 MODEL=${MODEL:-random:Qwen3-0.6B}
 log() { echo "== $* ==" | tee -a "$RES/summary.log"; }
-run() { local name=$1; shift; log "$name: $*"; "$@" 2>&1 | grep -v '^Generating' | tee "$RES/$name.log" | tail -25; }
+run() { local name=$1; shift; log "$name: $*"; "$@" 2>&1 | tr '\r' '\n' | grep -v '^Generating' | tee "$RES/$name.log" | tail -25; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$RES/gpu.txt"
 python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" | tee -a "$RES/gpu.txt"
@@ -26,6 +26,10 @@ for part in "$@"; do
     kernels)
       run kernel_tests python3 -m pytest -q -x tests/test_kernels.py
       run kernel_bench python3 benchmarks/kernels.py --json "$RES/kernels.json" ;;
+    quicktests)
+      run quick_tests python3 -m pytest -q -x tests/test_sampling_kernel.py tests/test_kernels.py -k "decode or sampl" ;;
+    tp1)
+      run tp1_check python3 benchmarks/tp_check.py --model "$MODEL" --workload table ;;
     engine)
       for wl in table nano; do
         run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"
