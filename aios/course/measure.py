@@ -1,0 +1,293 @@
+"""What every run_lessonN.py does: run your pieces inside the engine, and measure.
+
+    python lessons/lesson06/run_lesson6.py              # your pieces (lessons/lesson06/)
+    python lessons/lesson06/run_lesson6.py --solution   # the reference (solutions/lesson06/)
+        --tiny          a tiny workload: seconds (what CI runs)
+        --model PATH    another model (default: SmolLM2-135M on a CPU, random:Qwen3-0.6B on a GPU)
+        --device D      cpu or cuda (default: cuda when there is one)
+        --json PATH     also write the results as JSON (lessons/make_table.py reads them)
+
+Lessons 3 to 8 run the course workload twice in one process: in lesson N's
+engine with your pieces plugged in, then in lesson N-1's engine with the
+engine's own pieces. Both output tokens/s are printed beside the course's
+promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
+run one forward pass and a short greedy generation with your pieces, and
+compare both with the engine's own.
+
+When a piece is still a TODO stub, the run stops at once with that stub's one
+line (exit code 1).
+"""
+import argparse
+import datetime
+import gc
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from aios import LLM, SamplingParams
+from aios.course.checks import forward_logits
+from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
+from aios.course.plugin import PLUG_POINTS, pieces, plugged
+from aios.course.stages import LESSONS, stage_options
+
+
+# ---------------------------------------------------------------- workload --
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    num_requests: int
+    input_lens: tuple[int, int]     # prompt tokens, min and max
+    output_lens: tuple[int, int]    # generated tokens, min and max
+    # A stage that serves one request at a time runs only the first few: its
+    # tokens/s hardly depends on how many there are, and the rest would take long.
+    one_at_a_time: int
+
+
+WORKLOADS = {
+    "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=4),
+    "cpu": Workload("cpu", 8, (16, 64), (8, 40), one_at_a_time=3),
+    "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
+}
+
+
+def build_requests(workload: Workload, vocab_size: int, seed: int = 0) -> list[tuple[list[int], SamplingParams]]:
+    """Random prompts (the text does not change the speed), greedy, exact output lengths."""
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(bounds: tuple[int, int]) -> int:
+        return int(torch.randint(bounds[0], bounds[1] + 1, (), generator=g))
+
+    requests = []
+    for _ in range(workload.num_requests):
+        prompt = torch.randint(0, vocab_size, (draw(workload.input_lens),), generator=g).tolist()
+        params = SamplingParams(temperature=0.0, max_tokens=draw(workload.output_lens), ignore_eos=True)
+        requests.append((prompt, params))
+    return requests
+
+
+# ------------------------------------------------------------------- a run --
+@dataclass
+class StageRun:
+    lesson: int
+    pieces: str                  # "yours", "solution" or "engine"
+    requests: int
+    output_tokens: int
+    seconds: float
+    kv_peak_mib: float | None    # KV-cache memory held by sequences, at the peak
+    kv_mean_mib: float | None    # ... and on average over the steps
+    token_ids: list = field(repr=False, default_factory=list)
+
+    @property
+    def tok_s(self) -> float:
+        return self.output_tokens / self.seconds
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _release(llm) -> None:
+    llm.close()
+    del llm
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_stage(lesson: int, model: str | None, device: str, workload: Workload, replacements: dict,
+              pieces_name: str) -> StageRun:
+    """Build lesson `lesson`'s engine with `replacements` plugged in, run the workload.
+
+    The requests are queued together and stepped to the end (what
+    LLM.generate does), sampling after each step how many KV blocks the
+    sequences hold, read from the block manager.
+    """
+    with plugged(replacements):
+        llm = LLM(model, **stage_options(lesson, device))
+        requests = build_requests(workload, llm.config.hf_config.vocab_size)
+        if llm.config.max_num_seqs == 1:
+            requests = requests[:workload.one_at_a_time]
+        whose = {"yours": "your", "solution": "the solution's", "engine": "the engine's"}[pieces_name]
+        print(f"running lesson {lesson}'s engine with {whose} pieces on {len(requests)} "
+              f"request{'s' * (len(requests) != 1)} ...", flush=True)
+        llm.generate([requests[0][0][:8]], SamplingParams(temperature=0.0, max_tokens=2), use_tqdm=False)
+        blocks = llm.scheduler.block_manager
+        used_per_step = []
+        _sync(device)
+        start = time.perf_counter()
+        seqs = [llm.add_request(prompt, params) for prompt, params in requests]
+        while not llm.is_finished():
+            llm.step()
+            used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
+        _sync(device)
+        seconds = time.perf_counter() - start
+    kv_peak = kv_mean = None
+    if llm.config.enable_kv_cache:
+        mib_per_block = llm.model_runner.kv_bytes_per_block() / 2**20
+        kv_peak = max(used_per_step) * mib_per_block
+        kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
+    run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
+                   kv_peak, kv_mean, [s.completion_token_ids for s in seqs])
+    _release(llm)
+    return run
+
+
+# ---------------------------------------------------------------- the CLI --
+def parse_args(lesson: int, argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=f"run_lesson{lesson}.py",
+                                description=f"Lesson {lesson}: {LESSONS[lesson].title}")
+    p.add_argument("--solution", action="store_true", help="run the reference pieces (solutions/)")
+    p.add_argument("--model", default=None, help="a model folder, Hub id or random:Qwen3-*")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--tiny", action="store_true", help="a tiny workload: seconds (CI)")
+    p.add_argument("--json", metavar="PATH", help="write the results to PATH as JSON")
+    return p.parse_args(argv)
+
+
+def resolve_device(choice: str) -> str:
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _default_model(device: str) -> str | None:
+    return "random:Qwen3-0.6B" if device == "cuda" else None  # None: the embedded SmolLM2
+
+
+def _command(lesson: int, argv) -> str:
+    script = f"lessons/lesson{lesson:02d}/run_lesson{lesson}.py"
+    return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
+def main(lesson: int, exercise: str, argv=None) -> int:
+    """The whole of run_lessonN.py: parse, run, report. Returns the exit code."""
+    args = parse_args(lesson, argv)
+    try:
+        module = load_exercise(lesson, exercise, solution=args.solution)
+        replacements = pieces(lesson, module)
+        _announce(lesson, exercise, args.solution)
+        if lesson <= 2:
+            results = _compare_forward(lesson, args, replacements)
+        else:
+            results = _measure_stages(lesson, args, replacements)
+    except NotImplementedError as e:
+        if not str(e).startswith("lesson "):
+            raise  # not one of the course's TODO stubs
+        print(e, file=sys.stderr)
+        return 1
+    results["command"] = _command(lesson, argv)
+    if args.json:
+        _write_json(args.json, results)
+    return 0
+
+
+def _announce(lesson: int, exercise: str, solution: bool) -> None:
+    path = exercise_path(lesson, exercise, solution).relative_to(REPO_ROOT)
+    print(f"Lesson {lesson}: {LESSONS[lesson].title}. Pieces from {path}, plugged in as:")
+    for name, target in PLUG_POINTS[lesson].items():
+        print(f"  {name + '()':<24} -> {target}")
+
+
+def _header(device: str, model: str | None) -> dict:
+    info = {"device": device, "model": model or "SmolLM2-135M-Instruct",
+            "torch": torch.__version__, "date": datetime.date.today().isoformat()}
+    if device == "cuda":
+        info["device_name"] = torch.cuda.get_device_name()
+    return info
+
+
+# ------------------------------------------------------ lessons 3 to 8 -----
+def _measure_stages(lesson: int, args, replacements: dict) -> dict:
+    device = resolve_device(args.device)
+    model = args.model or _default_model(device)
+    workload = WORKLOADS["tiny" if args.tiny else device]
+    runs = [run_stage(lesson, model, device, workload, replacements,
+                      "solution" if args.solution else "yours")]
+    if lesson - 1 >= 3:
+        runs.append(run_stage(lesson - 1, model, device, workload, {}, "engine"))
+    results = _report(lesson, workload, runs, device, model)
+    results["stage"] = stage_options(lesson, device)
+    return results
+
+
+def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
+    print(f"\nworkload '{workload.name}': prompts {workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
+          f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, greedy; "
+          f"stages that serve one request at a time run the first {workload.one_at_a_time}")
+    print(f"{'lesson':<36}{'pieces':>9}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>9}"
+          f"{'KV peak':>10}   course promise (GPU)")
+    for run in runs:
+        kv = "-" if run.kv_peak_mib is None else f"{run.kv_peak_mib:.1f} MiB"
+        title = f"{run.lesson} {LESSONS[run.lesson].title}"
+        print(f"{title:<36}{run.pieces:>9}{run.requests:>9}{run.output_tokens:>8}{run.seconds:>9.2f}"
+              f"{run.tok_s:>9.1f}{kv:>10}   {LESSONS[run.lesson].promise}")
+    results = {"lesson": lesson, "title": LESSONS[lesson].title, "promise": LESSONS[lesson].promise,
+               "pieces": runs[0].pieces, "tok_s": runs[0].tok_s, "run": _run_dict(runs[0]),
+               "previous_stage": None, "previous_tok_s": None, "ratio": None,
+               "workload": asdict(workload), **_header(device, model)}
+    if len(runs) == 2:
+        mine, before = runs
+        ratio = mine.tok_s / before.tok_s
+        shared = min(mine.requests, before.requests)
+        same = sum(a == b for a, b in zip(mine.token_ids[:shared], before.token_ids[:shared]))
+        print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; "
+              f"same greedy tokens as lesson {before.lesson} for {same} of {shared} requests")
+        results.update(previous_stage=before.lesson, previous_tok_s=before.tok_s, ratio=ratio,
+                       previous_run=_run_dict(before), same_tokens_as_previous=f"{same}/{shared}")
+        if mine.kv_peak_mib is not None and before.kv_peak_mib is not None:
+            print(f"KV memory held by the sequences: peak {mine.kv_peak_mib:.2f} MiB vs "
+                  f"{before.kv_peak_mib:.2f} MiB ({mine.kv_peak_mib / before.kv_peak_mib:.2f}x), "
+                  f"mean {mine.kv_mean_mib:.2f} vs {before.kv_mean_mib:.2f} MiB")
+    return results
+
+
+def _run_dict(run: StageRun) -> dict:
+    keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib")
+    return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
+
+
+# ------------------------------------------------------ lessons 1 and 2 ----
+def _compare_forward(lesson: int, args, replacements: dict) -> dict:
+    """One forward pass and a short greedy generation, yours then the engine's."""
+    device = resolve_device(args.device)
+    model = args.model or _default_model(device)
+    max_tokens = 4 if args.tiny else 24
+    outcome = {}
+    for name, plug in (("solution" if args.solution else "yours", replacements), ("engine", {})):
+        with plugged(plug):
+            llm = LLM(model, **stage_options(lesson, device))
+            prompt = (llm.tokenizer.encode("The capital of France is") if llm.tokenizer
+                      else list(range(100, 112)))
+            logits = forward_logits(llm, prompt)
+            start = time.perf_counter()
+            tokens = llm.generate([prompt], SamplingParams(temperature=0.0, max_tokens=max_tokens,
+                                                           ignore_eos=True), use_tqdm=False)[0]
+            seconds = time.perf_counter() - start
+        outcome[name] = (logits, tokens, len(tokens["token_ids"]) / seconds)
+        _release(llm)
+    (mine_logits, mine_out, mine_tps), (ref_logits, ref_out, ref_tps) = outcome.values()
+    diff = (mine_logits - ref_logits).abs().max().item()
+    same = mine_out["token_ids"] == ref_out["token_ids"]
+    who = "the solution's" if args.solution else "yours"
+    print(f"\nnext-token logits after the prompt: max |{who} - the engine's| = {diff:.2e}")
+    print(f"greedy continuation, {max_tokens} tokens: {'the same as' if same else 'DIFFERENT from'} "
+          f"the engine's: {mine_out['text']!r}")
+    print(f"tokens/s in lesson 3's engine (no KV cache): {who} {mine_tps:.1f}, the engine's {ref_tps:.1f}")
+    return {"lesson": lesson, "title": LESSONS[lesson].title, "promise": LESSONS[lesson].promise,
+            "pieces": "solution" if args.solution else "yours", "max_abs_logit_diff": diff,
+            "same_greedy_tokens": same, "tok_s": mine_tps, "previous_stage": None,
+            "previous_tok_s": None, "engine_tok_s": ref_tps, "ratio": None,
+            "stage": stage_options(lesson, device), **_header(device, model)}
+
+
+def _write_json(path: str, results: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    print(f"results written to {path}")

@@ -1,0 +1,81 @@
+"""The course in one table: each lesson, its promise, and its engine's options.
+
+Every idea a lesson adds is an engine option (aios/config.py), switched on
+in that lesson's engine and left on in all the later ones. So "the engine as
+of lesson N" is a dict of Config options, built here and nowhere else:
+
+    LLM(model, **stage_options(6, "cuda"))     # lessons 1..6, nothing later
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int
+    title: str
+    promise: str                   # what the course promises, as the table says it
+    promised_tok_s: float | None   # that promise in output tokens/s on a GPU, if it is one
+
+
+LESSONS = {lesson.number: lesson for lesson in [
+    Lesson(0, "Introduction: the engine as an operating system", "-", None),
+    Lesson(1, "LLM basics: attention, RoPE, RMSNorm", "-", None),
+    Lesson(2, "Run Qwen3 from scratch", "one forward pass equal to the reference", None),
+    Lesson(3, "Baseline generation, no KV cache", "~5 tok/s", 5),
+    Lesson(4, "KV cache", "~25 tok/s", 25),
+    Lesson(5, "Pre-allocated KV cache", "~30 tok/s", 30),
+    Lesson(6, "Paged KV cache", "~30 tok/s, less KV memory", 30),
+    Lesson(7, "Static batching", "~400 tok/s", 400),
+    Lesson(8, "Continuous batching", "~600 tok/s", 600),
+    Lesson(9, "FlashAttention", "~900 tok/s", 900),
+    Lesson(10, "Fused layers", "~1000 tok/s", 1000),
+    Lesson(11, "CUDA graphs", "~1200 tok/s", 1200),
+    Lesson(12, "Sampling", "~1200 tok/s", 1200),
+    Lesson(13, "Prefix caching", "prefill savings", None),
+    Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000),
+    Lesson(15, "Serving", "an OpenAI-compatible server", None),
+]}
+
+# Prompt + output tokens at most, in every stage. A power of two, so that
+# lesson 5's one block can be a whole context (block_size is a power of two).
+MAX_MODEL_LEN = {"cpu": 256, "cuda": 1024}
+# Sequences in one step once batching arrives (lesson 7). Fewer than the
+# workload's requests (aios/course/measure.py), so that lesson 7's batches
+# must take turns and lesson 8 has empty seats to fill.
+MAX_BATCH = {"cpu": 4, "cuda": 32}
+
+
+def _changes(device: str) -> dict[int, dict]:
+    """What each lesson switches on, on top of the lesson before it."""
+    return {
+        # The loop, one request at a time, every step recomputing every token.
+        3: dict(enable_kv_cache=False, max_num_seqs=1),
+        # A cache that grows one slot per token: blocks of one token.
+        4: dict(enable_kv_cache=True, block_size=1),
+        # One block per sequence, as long as the whole context: a fixed buffer.
+        5: dict(block_size=MAX_MODEL_LEN[device]),
+        # Paging: 16-token blocks, handed out as the sequence grows.
+        6: dict(block_size=16),
+        # Many requests in one step; a batch runs to its end before the next.
+        7: dict(scheduling="static", max_num_seqs=MAX_BATCH[device]),
+        # Requests join and leave the batch at every step.
+        8: dict(scheduling="continuous"),
+    }
+
+
+def stage_options(lesson: int, device: str) -> dict:
+    """Config options for the engine of `lesson` (1..8) on `device` ("cpu" or "cuda").
+
+    Lessons 1 and 2 have no loop of their own: their pieces run in lesson 3's
+    engine. Until the lessons that bring them (9 to 13), the faster attention
+    backends, the fused kernels, CUDA graphs and prefix caching stay off.
+    """
+    changes = _changes(device)
+    if not 1 <= lesson <= max(changes):
+        raise ValueError(f"no engine stage for lesson {lesson}; stages exist for lessons 1 to {max(changes)}")
+    options = dict(device=device, max_model_len=MAX_MODEL_LEN[device], attention_backend="torch",
+                   enforce_eager=True, fused_kernels=False, enable_prefix_caching=False)
+    for number in sorted(changes):
+        if number <= max(lesson, 3):
+            options.update(changes[number])
+    return options

@@ -1,0 +1,125 @@
+"""Write the course table into README.md and draw the progress chart.
+
+    python lessons/make_table.py          # reads lessons/results/lesson*.json
+
+Each JSON file is what `run_lessonN.py --json` wrote (lessons/run_all.sh
+writes them all). A row puts the course's promise beside the measured output
+tokens/s, with the device and the exact command that measured it. A lesson
+without a measurement on a GPU says so: no number is ever made up here.
+The table goes between README.md's markers `<!-- course-table:start -->`
+and `<!-- course-table:end -->`; the chart to lessons/results/progress.png.
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from aios.course.stages import LESSONS
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- course-table:start -->", "<!-- course-table:end -->"
+NOT_MEASURED = "not yet measured"
+
+
+def load_results(folder: Path) -> dict[int, dict]:
+    """{lesson: its results}, from folder/lesson*.json."""
+    results = {}
+    for path in sorted(folder.glob("lesson*.json")):
+        data = json.loads(path.read_text())
+        results[data["lesson"]] = data
+    return results
+
+
+def on_gpu(result: dict | None) -> bool:
+    return result is not None and result.get("device") == "cuda"
+
+
+def measured_cell(result: dict | None) -> str:
+    if result is None:
+        return NOT_MEASURED
+    if "max_abs_logit_diff" in result:   # lessons 1 and 2: a correctness check
+        same = "same tokens" if result["same_greedy_tokens"] else "DIFFERENT tokens"
+        cell = f"max logit difference {result['max_abs_logit_diff']:.1e}, {same}"
+    else:
+        cell = f"{result['tok_s']:.1f} tok/s"
+        if result.get("ratio"):
+            cell += f", {result['ratio']:.2f}x lesson {result['previous_stage']}"
+        before = result.get("previous_run") or {}
+        if result["lesson"] == 6 and before.get("kv_peak_mib") and result["run"].get("kv_peak_mib"):
+            cell += (f"; KV held at the peak: {result['run']['kv_peak_mib']:.1f} MiB vs "
+                     f"{before['kv_peak_mib']:.1f} MiB")
+    return cell if on_gpu(result) else f"{NOT_MEASURED} on a GPU; on a CPU: {cell}"
+
+
+def device_cell(result: dict | None) -> str:
+    if result is None:
+        return ""
+    return result.get("device_name") or result["device"]
+
+
+def make_table(results: dict[int, dict]) -> str:
+    rows = ["| lesson | what it adds | promise (one GPU) | measured | device | command |",
+            "|---:|---|---|---|---|---|"]
+    for lesson in LESSONS.values():
+        if lesson.number == 0:
+            continue
+        result = results.get(lesson.number)
+        command = f"`{result['command']}`" if result else ""
+        rows.append(f"| {lesson.number} | {lesson.title} | {lesson.promise} | {measured_cell(result)} "
+                    f"| {device_cell(result)} | {command} |")
+    models = sorted({r["model"] for r in results.values() if on_gpu(r)})
+    note = (f"\nMeasured on a GPU with {', '.join(models)}." if models else
+            "\nNo lesson has been measured on a GPU yet.")
+    return "\n".join(rows) + "\n" + note + " `lessons/run_all.sh cuda` measures them all.\n"
+
+
+def draw_chart(results: dict[int, dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    promised = [(n, l.promised_tok_s) for n, l in LESSONS.items() if l.promised_tok_s]
+    measured = [(n, r["tok_s"]) for n, r in sorted(results.items()) if on_gpu(r) and n >= 3]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(*zip(*promised), "o--", color="grey", mfc="white", label="course promise")
+    if measured:
+        ax.plot(*zip(*measured), "o-", color="tab:blue", label="measured on a GPU")
+    ax.set_yscale("log")
+    ax.set_xticks([n for n in LESSONS if n >= 3])
+    ax.set_xlabel("lesson")
+    ax.set_ylabel("output tokens/s")
+    ax.set_title("What each lesson buys" + ("" if measured else " (nothing measured on a GPU yet)"))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def replace_between_markers(text: str, body: str) -> str:
+    if START not in text or END not in text:
+        raise ValueError(f"README.md lacks the markers {START} and {END}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{body}{END}{tail}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", type=Path, default=REPO / "lessons" / "results")
+    p.add_argument("--readme", type=Path, default=REPO / "README.md")
+    p.add_argument("--chart", type=Path, default=REPO / "lessons" / "results" / "progress.png")
+    args = p.parse_args(argv)
+    results = load_results(args.results)
+    draw_chart(results, args.chart)
+    chart = Path(os.path.relpath(args.chart.resolve(), args.readme.resolve().parent))
+    body = make_table(results) + f"\n![Output tokens/s, lesson by lesson]({chart.as_posix()})\n"
+    args.readme.write_text(replace_between_markers(args.readme.read_text(), body))
+    print(f"{args.readme}: the course table, from {len(results)} result file(s); chart: {args.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
