@@ -60,7 +60,7 @@ def run_static(model, config, prompts, params, batch_size: int) -> dict:
             "seconds": elapsed, "output_tokens_per_s": useful / elapsed, "peak_memory_gb": _peak_gb(device)}
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: generate_batch updates its tensors from another thread
 def run_continuous(model, config, prompts, params) -> dict | None:
     if not hasattr(model, "generate_batch"):
         return None
