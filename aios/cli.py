@@ -89,7 +89,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-queue must be at least 1, got {args.max_queue}")
     llm = load_llm(args)
     if llm.tokenizer is None:
-        raise ValueError(f"model {args.model!r} has no tokenizer, so it cannot serve text")
+        print(f"aios: {args.model!r} has no tokenizer: /v1/completions takes token-id prompts "
+              f"and streams each token as '<id>'; chat is unavailable", file=sys.stderr)
     name = args.served_model_name or llm.config.model_name
     app = build_app(llm, name, args.max_queue)
     print(f"aios: serving {name!r} on http://{args.host}:{args.port}/v1", file=sys.stderr,

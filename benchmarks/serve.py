@@ -104,6 +104,14 @@ def random_prompt(rng: random.Random, num_words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(num_words))
 
 
+def make_prompt(rng: random.Random, args: argparse.Namespace) -> str | list[int]:
+    """Words, or --input-len random token ids for a model without a tokenizer
+    (random:Qwen3-*: it streams each token's id as its text)."""
+    if args.token_ids:
+        return [rng.randrange(500) for _ in range(args.input_len)]  # valid in any vocabulary
+    return random_prompt(rng, args.input_len)
+
+
 async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> dict:
     """Send one streaming request; -> its timings (seconds) and token count."""
     start = time.perf_counter()
@@ -134,7 +142,7 @@ async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> dict:
 async def run_level(url: str, model: str, concurrency: int, num_requests: int,
                     args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed + concurrency)
-    bodies = [{"model": model, "prompt": random_prompt(rng, args.input_len),
+    bodies = [{"model": model, "prompt": make_prompt(rng, args),
                "max_tokens": args.output_len, "ignore_eos": True, "temperature": 0,
                "stream": True, "stream_options": {"include_usage": True}}
               for _ in range(num_requests)]
@@ -209,13 +217,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="comma-separated levels of requests in flight (default: 1,8,32,128)")
     p.add_argument("--num-requests", type=int, default=None,
                    help="requests per level (default: 4 x the level, at least 16)")
-    p.add_argument("--input-len", type=int, default=64, help="words per random prompt")
+    p.add_argument("--input-len", type=int, default=64,
+                   help="words per random prompt (token ids with --token-ids)")
+    p.add_argument("--token-ids", action="store_true",
+                   help="send random token ids (automatic for random:* models)")
     p.add_argument("--output-len", type=int, default=64, help="tokens generated per request")
     p.add_argument("--timeout", type=float, default=600, help="seconds per request at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                    help="also write the results as JSON (to PATH, or stdout without one)")
     args = p.parse_args(argv)
+    args.token_ids = args.token_ids or (args.model or "").startswith("random:")
     try:
         args.levels = [int(c) for c in args.concurrency.split(",")]
     except ValueError:

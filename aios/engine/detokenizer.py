@@ -30,6 +30,19 @@ class IncrementalDetokenizer:
         return new_text
 
 
+class TokenIdDetokenizer:
+    """For a model without a tokenizer (random weights): each token's "text" is
+    its id, "<id>", so a stream still carries one visible piece per token."""
+
+    def __init__(self):
+        self.text = ""
+
+    def push(self, new_ids: list[int]) -> str:
+        new_text = "".join(f"<{t}>" for t in new_ids)
+        self.text += new_text
+        return new_text
+
+
 def find_stop(text: str, stops: list[str], new_len: int) -> int:
     """Index in text where the first stop string starts, or -1.
 

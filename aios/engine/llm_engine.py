@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from transformers import AutoTokenizer
 
 from aios.config import Config
-from aios.engine.detokenizer import IncrementalDetokenizer, find_stop
+from aios.engine.detokenizer import IncrementalDetokenizer, TokenIdDetokenizer, find_stop
 from aios.engine.model_runner import ModelRunner
 from aios.engine.scheduler import Scheduler
 from aios.engine.sequence import Sequence
@@ -102,7 +102,8 @@ class LLMEngine:
         if seq.sampling_seed is None:
             seq.sampling_seed = self.seed_rng.getrandbits(31)
         if detokenize or params.stop:
-            self.detokenizers[seq.seq_id] = IncrementalDetokenizer(self.tokenizer)
+            self.detokenizers[seq.seq_id] = (IncrementalDetokenizer(self.tokenizer) if self.tokenizer
+                                             else TokenIdDetokenizer())
             seq.streams_text = True
         self.scheduler.add(seq)
         return seq
