@@ -23,9 +23,9 @@ import pytest
 from aios.course import load_exercise
 from aios.course.exercise import REPO_ROOT, exercise_path
 from aios.course.plugin import PLUG_POINTS, _locate, _raw, pieces
+from aios.course.stages import LESSONS
 
-EXERCISES = {1: "layers", 2: "decoder", 3: "loop", 4: "kv_cache", 5: "kv_slots",
-             6: "block_manager", 7: "batching", 8: "scheduler"}
+EXERCISES = {n: lesson.exercise for n, lesson in LESSONS.items() if lesson.exercise}
 ALL_LESSONS = sorted(int(p.name.removeprefix("lesson")) for p in (REPO_ROOT / "lessons").glob("lesson[0-9][0-9]"))
 STUB_LINE = re.compile(r"^lesson (\d\d), step \d+: \w+\(\) is yours to write "
                        r"— see lessons/lesson\1/README\.md, or run with --solution$")

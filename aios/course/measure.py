@@ -49,7 +49,7 @@ class Workload:
 
 WORKLOADS = {
     "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=4),
-    "cpu": Workload("cpu", 8, (16, 64), (8, 40), one_at_a_time=3),
+    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=4),
     "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
 }
 
@@ -79,6 +79,7 @@ class StageRun:
     seconds: float
     kv_peak_mib: float | None    # KV-cache memory held by sequences, at the peak
     kv_mean_mib: float | None    # ... and on average over the steps
+    seqs_per_decode: float       # sequences in a decode step, on average: the seats in use
     token_ids: list = field(repr=False, default_factory=list)
 
     @property
@@ -91,9 +92,8 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _release(llm) -> None:
-    llm.close()
-    del llm
+def _free_memory() -> None:
+    """After an engine is dropped: give its memory back before the next one is sized."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -117,13 +117,15 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
               f"request{'s' * (len(requests) != 1)} ...", flush=True)
         llm.generate([requests[0][0][:8]], SamplingParams(temperature=0.0, max_tokens=2), use_tqdm=False)
         blocks = llm.scheduler.block_manager
-        used_per_step = []
+        used_per_step, decode_sizes = [], []
         _sync(device)
         start = time.perf_counter()
         seqs = [llm.add_request(prompt, params) for prompt, params in requests]
         while not llm.is_finished():
-            llm.step()
+            stepped, is_prefill = llm.step()
             used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
+            if not is_prefill and llm.config.enable_kv_cache:
+                decode_sizes.append(len(stepped))
         _sync(device)
         seconds = time.perf_counter() - start
     kv_peak = kv_mean = None
@@ -131,9 +133,12 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         mib_per_block = llm.model_runner.kv_bytes_per_block() / 2**20
         kv_peak = max(used_per_step) * mib_per_block
         kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
+    seqs_per_decode = sum(decode_sizes) / len(decode_sizes) if decode_sizes else 1.0
     run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
-                   kv_peak, kv_mean, [s.completion_token_ids for s in seqs])
-    _release(llm)
+                   kv_peak, kv_mean, seqs_per_decode, [s.completion_token_ids for s in seqs])
+    llm.close()
+    del llm, blocks
+    _free_memory()
     return run
 
 
@@ -164,9 +169,10 @@ def _command(lesson: int, argv) -> str:
     return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
 
 
-def main(lesson: int, exercise: str, argv=None) -> int:
+def main(lesson: int, argv=None) -> int:
     """The whole of run_lessonN.py: parse, run, report. Returns the exit code."""
     args = parse_args(lesson, argv)
+    exercise = LESSONS[lesson].exercise
     try:
         module = load_exercise(lesson, exercise, solution=args.solution)
         replacements = pieces(lesson, module)
@@ -218,14 +224,15 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
 def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
     print(f"\nworkload '{workload.name}': prompts {workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
           f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, greedy; "
-          f"stages that serve one request at a time run the first {workload.one_at_a_time}")
+          f"stages that serve one request at a time run the first {workload.one_at_a_time}\n"
+          f"(KV peak: cache memory the requests held at the peak; seqs/step: sequences per decode step)")
     print(f"{'lesson':<36}{'pieces':>9}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>9}"
-          f"{'KV peak':>10}   course promise (GPU)")
+          f"{'KV peak':>10}{'seqs/step':>10}   course promise (GPU)")
     for run in runs:
         kv = "-" if run.kv_peak_mib is None else f"{run.kv_peak_mib:.1f} MiB"
         title = f"{run.lesson} {LESSONS[run.lesson].title}"
         print(f"{title:<36}{run.pieces:>9}{run.requests:>9}{run.output_tokens:>8}{run.seconds:>9.2f}"
-              f"{run.tok_s:>9.1f}{kv:>10}   {LESSONS[run.lesson].promise}")
+              f"{run.tok_s:>9.1f}{kv:>10}{run.seqs_per_decode:>10.1f}   {LESSONS[run.lesson].promise}")
     results = {"lesson": lesson, "title": LESSONS[lesson].title, "promise": LESSONS[lesson].promise,
                "pieces": runs[0].pieces, "tok_s": runs[0].tok_s, "run": _run_dict(runs[0]),
                "previous_stage": None, "previous_tok_s": None, "ratio": None,
@@ -247,7 +254,8 @@ def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, 
 
 
 def _run_dict(run: StageRun) -> dict:
-    keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib")
+    keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
+            "seqs_per_decode")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 
@@ -269,7 +277,9 @@ def _compare_forward(lesson: int, args, replacements: dict) -> dict:
                                                            ignore_eos=True), use_tqdm=False)[0]
             seconds = time.perf_counter() - start
         outcome[name] = (logits, tokens, len(tokens["token_ids"]) / seconds)
-        _release(llm)
+        llm.close()
+        del llm
+        _free_memory()
     (mine_logits, mine_out, mine_tps), (ref_logits, ref_out, ref_tps) = outcome.values()
     diff = (mine_logits - ref_logits).abs().max().item()
     same = mine_out["token_ids"] == ref_out["token_ids"]

@@ -15,18 +15,19 @@ class Lesson:
     title: str
     promise: str                   # what the course promises, as the table says it
     promised_tok_s: float | None   # that promise in output tokens/s on a GPU, if it is one
+    exercise: str | None = None    # the exercise file: lessons/lessonNN/<exercise>.py
 
 
 LESSONS = {lesson.number: lesson for lesson in [
     Lesson(0, "Introduction: the engine as an operating system", "-", None),
-    Lesson(1, "LLM basics: attention, RoPE, RMSNorm", "-", None),
-    Lesson(2, "Run Qwen3 from scratch", "one forward pass equal to the reference", None),
-    Lesson(3, "Baseline generation, no KV cache", "~5 tok/s", 5),
-    Lesson(4, "KV cache", "~25 tok/s", 25),
-    Lesson(5, "Pre-allocated KV cache", "~30 tok/s", 30),
-    Lesson(6, "Paged KV cache", "~30 tok/s, less KV memory", 30),
-    Lesson(7, "Static batching", "~400 tok/s", 400),
-    Lesson(8, "Continuous batching", "~600 tok/s", 600),
+    Lesson(1, "LLM basics: attention, RoPE, RMSNorm", "-", None, "layers"),
+    Lesson(2, "Run Qwen3 from scratch", "one forward pass equal to the reference", None, "decoder"),
+    Lesson(3, "Baseline generation, no KV cache", "~5 tok/s", 5, "loop"),
+    Lesson(4, "KV cache", "~25 tok/s", 25, "kv_cache"),
+    Lesson(5, "Pre-allocated KV cache", "~30 tok/s", 30, "kv_slots"),
+    Lesson(6, "Paged KV cache", "~30 tok/s, less KV memory", 30, "block_manager"),
+    Lesson(7, "Static batching", "~400 tok/s", 400, "batching"),
+    Lesson(8, "Continuous batching", "~600 tok/s", 600, "scheduler"),
     Lesson(9, "FlashAttention", "~900 tok/s", 900),
     Lesson(10, "Fused layers", "~1000 tok/s", 1000),
     Lesson(11, "CUDA graphs", "~1200 tok/s", 1200),

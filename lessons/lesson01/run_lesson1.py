@@ -18,4 +18,4 @@ import sys
 from aios.course import measure
 
 if __name__ == "__main__":
-    sys.exit(measure.main(lesson=1, exercise="layers"))
+    sys.exit(measure.main(lesson=1))

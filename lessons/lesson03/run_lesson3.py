@@ -19,4 +19,4 @@ import sys
 from aios.course import measure
 
 if __name__ == "__main__":
-    sys.exit(measure.main(lesson=3, exercise="loop"))
+    sys.exit(measure.main(lesson=3))

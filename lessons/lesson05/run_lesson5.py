@@ -18,4 +18,4 @@ import sys
 from aios.course import measure
 
 if __name__ == "__main__":
-    sys.exit(measure.main(lesson=5, exercise="kv_slots"))
+    sys.exit(measure.main(lesson=5))

@@ -20,4 +20,4 @@ import sys
 from aios.course import measure
 
 if __name__ == "__main__":
-    sys.exit(measure.main(lesson=6, exercise="block_manager"))
+    sys.exit(measure.main(lesson=6))
