@@ -24,6 +24,7 @@ def rms_norm(x, weight, eps, residual=None):
     Take the mean of squares in float32, cast the normed x back to x.dtype,
     then multiply by the weight.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 01, step 1: rms_norm() is yours to write "
                               "— see lessons/lesson01/README.md, or run with --solution")
 
@@ -37,6 +38,7 @@ def rotary(positions, q, k, cos_sin_cache):
     cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin) for q and for k, computed
     in float32 and returned in their own dtype: (q_rotated, k_rotated).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 01, step 2: rotary() is yours to write "
                               "— see lessons/lesson01/README.md, or run with --solution")
 
@@ -49,6 +51,7 @@ def causal_mask(q_lens, k_lens, max_q, max_k):
     It sees key t when t <= its position (not the future) and t < k_lens[b]
     (not the padding past the end of the sequence).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 01, step 3: causal_mask() is yours to write "
                               "— see lessons/lesson01/README.md, or run with --solution")
 
@@ -63,5 +66,6 @@ def attention(q, k, v, q_lens, k_lens, scale):
     Keys and values past k_lens[b] may hold anything, NaN included: a zero
     weight does not cancel a NaN (0 * NaN = NaN), so zero those values first.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 01, step 4: attention() is yours to write "
                               "— see lessons/lesson01/README.md, or run with --solution")

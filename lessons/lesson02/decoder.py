@@ -28,6 +28,7 @@ def target_name(name: str, packed: dict) -> tuple[str, object]:
     "model.layers.3.mlp.down_proj.weight"    -> ("model.layers.3.mlp.down_proj.weight", None)
     Match whole parts of the name (".k_proj."), never a piece of one.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 02, step 1: target_name() is yours to write "
                               "— see lessons/lesson02/README.md, or run with --solution")
 
@@ -45,6 +46,7 @@ def attention_forward(self, positions: torch.Tensor, hidden: torch.Tensor) -> to
       4. out = attn(q, k, v) -> [N, H, D]
       5. return o_proj(out as [N, H * D])
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 02, step 2: attention_forward() is yours to write "
                               "— see lessons/lesson02/README.md, or run with --solution")
 
@@ -61,5 +63,6 @@ def decoder_layer_forward(self, positions: torch.Tensor, hidden: torch.Tensor,
       3. hidden, residual = post_attention_layernorm(hidden, residual)
       4. return mlp(hidden), residual
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 02, step 3: decoder_layer_forward() is yours to write "
                               "— see lessons/lesson02/README.md, or run with --solution")

@@ -26,6 +26,7 @@ def finish_reason(self, seq: Sequence, token_id: int) -> str | None:
                 or len(seq) reached seq.max_len (the context is full)
        None     otherwise: the sequence goes on
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 03, step 1: finish_reason() is yours to write "
                               "— see lessons/lesson03/README.md, or run with --solution")
 
@@ -37,5 +38,6 @@ def postprocess(self, seqs: list[Sequence], token_ids: list[int]) -> None:
     token_id) gives a reason, self.finish(seq, reason) (it frees the sequence's
     KV blocks and takes it out of the running queue).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 03, step 2: postprocess() is yours to write "
                               "— see lessons/lesson03/README.md, or run with --solution")

@@ -31,6 +31,7 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping) -> None:
     offset), or -1 for "do not store". View a cache as [num_blocks * block_size,
     Hkv, D] to index it by slot.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 04, step 1: store_kvcache() is yours to write "
                               "— see lessons/lesson04/README.md, or run with --solution")
 
@@ -44,6 +45,7 @@ def gather_kv(cache, block_tables, max_len):
     end may return anything (attention masks them), but must not index out of
     range: clamp the -1 padding to 0.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 04, step 2: gather_kv() is yours to write "
                               "— see lessons/lesson04/README.md, or run with --solution")
 
@@ -57,5 +59,6 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale, max
     Gather each sequence's keys and values (step 2), then attend with
     attention_ref: one query per sequence (q_lens all ones) over context_lens keys.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 04, step 3: decode_attention() is yours to write "
                               "— see lessons/lesson04/README.md, or run with --solution")

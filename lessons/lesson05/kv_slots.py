@@ -27,6 +27,7 @@ def prefill_slots(seq: Sequence, block_size: int) -> list[int]:
     prefix, if any, is already in the cache: 0 until lesson 13).
     seq.block_table: the sequence's blocks, in order.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 05, step 1: prefill_slots() is yours to write "
                               "— see lessons/lesson05/README.md, or run with --solution")
 
@@ -36,5 +37,6 @@ def decode_slot(seq: Sequence, block_size: int) -> int:
 
     It is the one token of a decode step: its K/V is computed now and written here.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 05, step 2: decode_slot() is yours to write "
                               "— see lessons/lesson05/README.md, or run with --solution")

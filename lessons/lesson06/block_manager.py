@@ -30,6 +30,7 @@ from aios.engine.sequence import Sequence
 
 def can_allocate(self, seq: Sequence) -> bool:
     """Step 1. Are there enough free blocks for all of a waiting sequence's tokens?"""
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 06, step 1: can_allocate() is yours to write "
                               "— see lessons/lesson06/README.md, or run with --solution")
 
@@ -39,6 +40,7 @@ def allocate(self, seq: Sequence) -> None:
 
     Append each block's id to seq.block_table, in order (its table is empty before).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 06, step 2: allocate() is yours to write "
                               "— see lessons/lesson06/README.md, or run with --solution")
 
@@ -51,6 +53,7 @@ def deallocate(self, seq: Sequence) -> None:
     right end of self.free_block_ids. Then empty seq.block_table and set
     seq.num_cached_tokens = 0.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 06, step 3: deallocate() is yours to write "
                               "— see lessons/lesson06/README.md, or run with --solution")
 
@@ -61,11 +64,13 @@ def can_append(self, seq: Sequence) -> bool:
     It needs a new block when its table is shorter than seq.num_blocks;
     then one free block must exist. Otherwise it fits in its last block.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 06, step 4: can_append() is yours to write "
                               "— see lessons/lesson06/README.md, or run with --solution")
 
 
 def may_append(self, seq: Sequence) -> None:
     """Step 5. Before a decode step: if the newest token opens a new block, append one."""
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 06, step 5: may_append() is yours to write "
                               "— see lessons/lesson06/README.md, or run with --solution")

@@ -27,6 +27,7 @@ def pad_packed(packed, cu_seqlens, max_len):
     valid[b, j] says so. Padding rows may hold anything that is not NaN
     (e.g. a copy of some row of packed); they are masked away.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 07, step 1: pad_packed() is yours to write "
                               "— see lessons/lesson07/README.md, or run with --solution")
 
@@ -42,5 +43,6 @@ def prefill_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seq
     When block_tables is given (prefix caching, lesson 13) some keys are not
     in k: read k_pad and v_pad from the caches with gather_kv_ref instead.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 07, step 2: prefill_attention() is yours to write "
                               "— see lessons/lesson07/README.md, or run with --solution")

@@ -30,6 +30,7 @@ def schedule(self) -> tuple[list[Sequence], bool]:
     Prefill first: if self._schedule_prefill() admits anyone, run them
     -> (admitted, True). Otherwise -> (self._schedule_decode(), False).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 1: schedule() is yours to write "
                               "— see lessons/lesson08/README.md, or run with --solution")
 
@@ -45,6 +46,7 @@ def schedule_prefill(self) -> list[Sequence]:
     seq.num_cached_tokens tokens, set its status to RUNNING, append it to
     self.running. -> the admitted sequences.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 2: schedule_prefill() is yours to write "
                               "— see lessons/lesson08/README.md, or run with --solution")
 
@@ -60,6 +62,7 @@ def schedule_decode(self) -> list[Sequence]:
     Put the scheduled ones back at the left of self.running, in order.
     -> the scheduled sequences.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 3: schedule_decode() is yours to write "
                               "— see lessons/lesson08/README.md, or run with --solution")
 
@@ -71,6 +74,7 @@ def preempt(self, seq: Sequence) -> None:
     put it at the LEFT of self.waiting: it goes first when there is room again
     (and is prefilled again, prompt and generated tokens together).
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 4: preempt() is yours to write "
                               "— see lessons/lesson08/README.md, or run with --solution")
 
@@ -82,5 +86,6 @@ def finish(self, seq: Sequence, reason: str) -> None:
     and seq.finish_reason = reason, deallocate its blocks, and remove it from
     self.running or self.waiting, wherever it is.
     """
+    # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 5: finish() is yours to write "
                               "— see lessons/lesson08/README.md, or run with --solution")
