@@ -28,6 +28,12 @@ for part in "$@"; do
       run kernel_bench python3 benchmarks/kernels.py --json "$RES/kernels.json" ;;
     quicktests)
       run quick_tests python3 -m pytest -q -x tests/test_sampling_kernel.py tests/test_kernels.py -k "decode or sampl" ;;
+    serve)
+      run serve_bench python3 benchmarks/serve.py --model "$MODEL" --concurrency 1,8,32,128 \
+        --input-len 256 --output-len 128 --json "$RES/serve.json" ;;
+    lessons)
+      run lessons bash lessons/run_all.sh cuda
+      cp -r lessons/results "$RES/lesson-results"; cp README.md "$RES/README.lessons.md" ;;
     tp1)
       run tp1_check python3 benchmarks/tp_check.py --model "$MODEL" --workload table ;;
     engine)
