@@ -80,14 +80,14 @@ def test_a_static_batch_admits_nobody_while_it_runs(make_scheduler):
 # ------------------------------------------------------- steps 3 and 4 ---
 def test_decode_preempts_the_newest_when_blocks_run_out(make_scheduler):
     scheduler = make_scheduler(num_blocks=4)
-    a, b = _add(scheduler, 32, 31)                            # 2 full blocks + 2 blocks
+    a, b, c = _add(scheduler, 32, 31, 10)                     # 2 full blocks + 2 blocks; c waits
     assert scheduler.schedule() == ([a, b], True)
     _grow([a, b])                                             # a needs a 5th block: none free
     assert scheduler.schedule() == ([a], False)
     assert scheduler.num_preemptions == 1
     assert b.status == SequenceStatus.WAITING and b.block_table == []
-    assert list(scheduler.waiting) == [b] and list(scheduler.running) == [a]
-    assert len(a.block_table) == 3
+    assert list(scheduler.waiting) == [b, c], "the preempted one goes first when there is room"
+    assert list(scheduler.running) == [a] and len(a.block_table) == 3
 
 
 def test_a_lone_sequence_that_cannot_grow_is_preempted(make_scheduler):
