@@ -4,6 +4,7 @@
 #   lessons/run_all.sh cuda                   # one GPU: random:Qwen3-0.6B (minutes per lesson)
 #   lessons/run_all.sh cpu                    # a CPU: SmolLM2-135M
 #   lessons/run_all.sh cuda --model /path     # further flags go to every run_lessonN.py
+#   LESSONS="3 4 5" lessons/run_all.sh cuda   # only these lessons (the table keeps the others)
 #
 # Each lesson runs with the reference pieces (--solution) and writes
 # lessons/results/lessonNN.json (lessons 1 and 2: one forward pass checked
@@ -19,6 +20,7 @@ for script in lessons/lesson[0-9][0-9]/run_lesson*.py; do
     n=$(basename "$script" .py)
     n=${n#run_lesson}
     (( n >= 1 )) || continue   # lesson 0 measures nothing
+    [[ -z "${LESSONS:-}" || " $LESSONS " == *" $n "* ]] || continue
     json=$(printf "lessons/results/lesson%02d.json" "$n")
     echo "== lesson $n: $script -> $json"
     python "$script" --solution --device "$device" --json "$json" "$@"

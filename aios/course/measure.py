@@ -48,7 +48,7 @@ class Workload:
 
 
 WORKLOADS = {
-    "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=4),
+    "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=2),
     "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=4),
     "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
 }
