@@ -16,7 +16,13 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 MODEL=${MODEL:-random:Qwen3-0.6B}
 log() { echo "== $* ==" | tee -a "$RES/summary.log"; }
-run() { local name=$1; shift; log "$name: $*"; "$@" 2>&1 | tr '\r' '\n' | grep -v '^Generating' | tee "$RES/$name.log" | tail -25; }
+# Every line also goes straight to $OUT/suite.log, so a call that runs out of
+# time still brings back what it measured (the tarball is made only at the end).
+run() {
+  local name=$1; shift; log "$name: $*"
+  timeout "${PART_TIMEOUT:-480}" "$@" 2>&1 | tr '\r' '\n' | grep --line-buffered -v '^Generating' \
+    | tee "$RES/$name.log" | tee -a "$OUT/suite.log" | tail -25
+}
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$RES/gpu.txt"
 python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)" | tee -a "$RES/gpu.txt"
