@@ -31,6 +31,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
+
 LOG2E = 1.4426950408889634
 MIN_SPLIT_TOKENS = 256   # shorter splits cost more in partials than they win
 MAX_SPLITS = 128         # bounds the partials' workspace
@@ -45,22 +47,6 @@ def _default_config(is16: bool, head_dim: int):
         return (64, 4, 3) if head_dim <= 128 else (32, 4, 3)
     return (32, 8, 2) if head_dim <= 128 else (16, 8, 2)
 
-@triton.jit
-def _dot(a, b, acc, DOT_PREC: tl.constexpr, UPCAST_DOT: tl.constexpr):
-    """acc + a @ b, accumulated in float32.
-
-    UPCAST_DOT is set only under the CPU interpreter, whose bfloat16 dot
-    multiplies the raw bits; bf16 operands are exact in float32, so the
-    upcast changes nothing but the speed.
-    """
-    if UPCAST_DOT:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc=acc, input_precision="ieee")
-    else:
-        return tl.dot(a, b, acc=acc, input_precision=DOT_PREC)
-
-
-def _upcast_dot(x: torch.Tensor) -> bool:
-    return x.device.type != "cuda" and x.dtype == torch.bfloat16
 
 
 @triton.jit

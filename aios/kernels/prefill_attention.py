@@ -28,6 +28,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
+
 LOG2E = 1.4426950408889634
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
@@ -47,22 +49,6 @@ def _default_config(is16: bool, head_dim: int):
     return (32, 16, 4, 2) if head_dim <= 128 else (16, 16, 4, 2)
 
 
-@triton.jit
-def _dot(a, b, acc, DOT_PREC: tl.constexpr, UPCAST_DOT: tl.constexpr):
-    """acc + a @ b, accumulated in float32.
-
-    UPCAST_DOT is set only under the CPU interpreter, whose bfloat16 dot
-    multiplies the raw bits; bf16 operands are exact in float32, so the
-    upcast changes nothing but the speed.
-    """
-    if UPCAST_DOT:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc=acc, input_precision="ieee")
-    else:
-        return tl.dot(a, b, acc=acc, input_precision=DOT_PREC)
-
-
-def _upcast_dot(x: torch.Tensor) -> bool:
-    return x.device.type != "cuda" and x.dtype == torch.bfloat16
 
 
 @triton.jit
