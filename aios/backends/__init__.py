@@ -1,7 +1,8 @@
 """Attention backends, chosen by `Config(attention_backend=...)`.
 
-"auto" picks the fastest one available: flash_attn or flashinfer when those
-optional packages are installed, else triton on a GPU, else torch.
+"auto" picks triton on a GPU, torch on a CPU. The names flash_attn and
+flashinfer are reserved for backends over those optional packages; they are
+not written yet, and asking for them says so.
 """
 import importlib.util
 
@@ -23,7 +24,10 @@ def resolve_backend_name(name: str, device_type: str) -> str:
         return "triton" if _has("triton") else "torch"
     if name != "torch" and device_type != "cuda":
         raise ValueError(f"attention_backend={name!r} needs a CUDA GPU; use 'torch' on the CPU")
-    if name in ("triton", "flash_attn", "flashinfer") and not _has(name):
+    if name in ("flash_attn", "flashinfer"):
+        raise ValueError(f"attention_backend={name!r} is not available in this version of aios; "
+                         f"use 'triton' (the GPU default) or 'torch'")
+    if name == "triton" and not _has(name):
         raise ValueError(f"attention_backend={name!r} needs the {name} package; "
                          f"install it or use attention_backend='torch'")
     return name
@@ -36,10 +40,4 @@ def get_backend(name: str) -> AttentionBackend:
     if name == "triton":
         from aios.backends.triton_backend import TritonBackend
         return TritonBackend()
-    if name == "flash_attn":
-        from aios.backends.flash_attn_backend import FlashAttnBackend
-        return FlashAttnBackend()
-    if name == "flashinfer":
-        from aios.backends.flashinfer_backend import FlashInferBackend
-        return FlashInferBackend()
     raise ValueError(f"unknown attention backend {name!r}")

@@ -6,20 +6,23 @@ into the cache, then (2) attends, either a prefill over whole prompts or a
 decode of one new token per sequence. Swapping the backend (plain PyTorch,
 Triton, flash-attn) changes the speed, never the result.
 """
+from abc import ABC, abstractmethod
+
 import torch
 
 from aios.utils.context import Context
 
 
-class AttentionBackend:
+class AttentionBackend(ABC):
     name = "base"
 
+    @abstractmethod
     def store_kvcache(self, key: torch.Tensor, value: torch.Tensor,
                       k_cache: torch.Tensor, v_cache: torch.Tensor,
                       slot_mapping: torch.Tensor) -> None:
         """key, value: [N, Hkv, D] -> written into k_cache/v_cache slots."""
-        raise NotImplementedError
 
+    @abstractmethod
     def prefill(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 k_cache: torch.Tensor, v_cache: torch.Tensor,
                 ctx: Context, scale: float) -> torch.Tensor:
@@ -29,9 +32,8 @@ class AttentionBackend:
         blocks: their keys must be read from the cache, which by now holds
         the new tokens too.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, q: torch.Tensor, k_cache: torch.Tensor,
                v_cache: torch.Tensor, ctx: Context, scale: float) -> torch.Tensor:
         """q: [B, H, D], one new token per sequence -> [B, H, D]."""
-        raise NotImplementedError
