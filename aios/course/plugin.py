@@ -42,6 +42,13 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
         "schedule_decode": "aios.engine.scheduler.Scheduler._schedule_decode",
         "preempt": "aios.engine.scheduler.Scheduler._preempt",
         "finish": "aios.engine.scheduler.Scheduler.finish"},
+    # The Triton backend calls the kernel's wrapper by the name it imported.
+    9: {"prefill_attention": "aios.backends.triton_backend.prefill_attention"},
+    # The model runner imports the kernels when it builds the engine: after plugging.
+    10: {"rms_norm": "aios.kernels.rms_norm.rms_norm",
+         "silu_and_mul": "aios.kernels.silu_and_mul.silu_and_mul",
+         "merged_weight_loader": "aios.layers.linear.MergedColumnParallelLinear.weight_loader",
+         "qkv_weight_loader": "aios.layers.linear.QKVParallelLinear.weight_loader"},
 }
 
 

@@ -28,8 +28,8 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(6, "Paged KV cache", "~30 tok/s, less KV memory", 30, "block_manager"),
     Lesson(7, "Static batching", "~400 tok/s", 400, "batching"),
     Lesson(8, "Continuous batching", "~600 tok/s", 600, "scheduler"),
-    Lesson(9, "FlashAttention", "~900 tok/s", 900),
-    Lesson(10, "Fused layers", "~1000 tok/s", 1000),
+    Lesson(9, "FlashAttention", "~900 tok/s", 900, "flash_attention"),
+    Lesson(10, "Fused layers", "~1000 tok/s", 1000, "fused"),
     Lesson(11, "CUDA graphs", "~1200 tok/s", 1200),
     Lesson(12, "Sampling", "~1200 tok/s", 1200),
     Lesson(13, "Prefix caching", "prefill savings", None),
@@ -61,11 +61,19 @@ def _changes(device: str) -> dict[int, dict]:
         7: dict(scheduling="static", max_num_seqs=MAX_BATCH[device]),
         # Requests join and leave the batch at every step.
         8: dict(scheduling="continuous"),
+        # Prefill attention as one tiled Triton kernel (FlashAttention). Triton's
+        # CPU interpreter is far too slow for a whole model, so on a CPU the
+        # engine keeps the PyTorch backend; lesson 9 checks your kernel on small
+        # tensors there instead.
+        9: dict(attention_backend="triton" if device == "cuda" else "torch"),
+        # RMSNorm (+ residual), SiLU-and-mul, RoPE as Triton kernels. They run only on a
+        # GPU with a Triton backend; on a CPU this changes nothing.
+        10: dict(fused_kernels=True),
     }
 
 
 def stage_options(lesson: int, device: str) -> dict:
-    """Config options for the engine of `lesson` (1..8) on `device` ("cpu" or "cuda").
+    """Config options for the engine of `lesson` (1 to the last stage) on `device` ("cpu" or "cuda").
 
     Lessons 1 and 2 have no loop of their own: their pieces run in lesson 3's
     engine. Until the lessons that bring them (9 to 13), the faster attention
