@@ -385,7 +385,29 @@ def check_fused_kernels(module, args) -> dict:
     return {"device": device, "relative_error": errors, "ok": all(e < 1e-4 for e in errors.values())}
 
 
-KERNEL_CHECKS = {9: check_prefill_attention, 10: check_fused_kernels}
+def check_graph_buckets(module, args) -> dict:
+    """Lesson 11: the captured batch sizes, and the padding they cost, from your functions."""
+    device = resolve_device(args.device)
+    max_num_seqs = stage_options(11, device)["max_num_seqs"]
+    print("CUDA graphs: the batch sizes captured and the padding each batch size replays with:")
+    rows = {}
+    for most in sorted({max_num_seqs, 32, 256}):
+        sizes = module.capture_batch_sizes(most)
+        padded = [module.padded_batch_size(b, sizes) for b in range(1, most + 1)]
+        waste = sum(p - b for b, p in zip(range(1, most + 1), padded)) / sum(padded)
+        rows[most] = {"batch_sizes": sizes, "padded_rows_fraction": waste}
+        shown = ", ".join(f"{b}->{p}" for b, p in zip(range(1, most + 1), padded) if b != p)
+        print(f"  max_num_seqs {most:>3}: {len(sizes)} graphs {sizes}")
+        print(f"      padding: {shown[:100] + (' ...' if len(shown) > 100 else '') or 'none'}; "
+              f"padded rows {waste:.1%} of the rows replayed, batch sizes 1..{most} equally likely")
+    if device == "cpu":
+        print("On a CPU there are no graphs: lesson 11's engine runs eagerly, like lesson 10's, and\n"
+              "their ratio is noise. Your load() still fills every decode step's inputs below.")
+    print()
+    return {"buckets": rows}
+
+
+KERNEL_CHECKS = {9: check_prefill_attention, 10: check_fused_kernels, 11: check_graph_buckets}
 
 
 def _write_json(path: str, results: dict) -> None:

@@ -49,6 +49,10 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
          "silu_and_mul": "aios.kernels.silu_and_mul.silu_and_mul",
          "merged_weight_loader": "aios.layers.linear.MergedColumnParallelLinear.weight_loader",
          "qkv_weight_loader": "aios.layers.linear.QKVParallelLinear.weight_loader"},
+    11: {"capture_batch_sizes": "aios.engine.cuda_graph.capture_batch_sizes",
+         "padded_batch_size": "aios.engine.cuda_graph.padded_batch_size",
+         "padded_size": "aios.engine.cuda_graph.CUDAGraphRunner.padded_size",
+         "load": "aios.engine.decode_inputs.DecodeInputs.load"},
 }
 
 

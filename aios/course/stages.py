@@ -30,7 +30,7 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(8, "Continuous batching", "~600 tok/s", 600, "scheduler"),
     Lesson(9, "FlashAttention", "~900 tok/s", 900, "flash_attention"),
     Lesson(10, "Fused layers", "~1000 tok/s", 1000, "fused"),
-    Lesson(11, "CUDA graphs", "~1200 tok/s", 1200),
+    Lesson(11, "CUDA graphs", "~1200 tok/s", 1200, "cuda_graphs"),
     Lesson(12, "Sampling", "~1200 tok/s", 1200),
     Lesson(13, "Prefix caching", "prefill savings", None),
     Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000),
@@ -69,6 +69,9 @@ def _changes(device: str) -> dict[int, dict]:
         # RMSNorm (+ residual), SiLU-and-mul, RoPE as Triton kernels. They run only on a
         # GPU with a Triton backend; on a CPU this changes nothing.
         10: dict(fused_kernels=True),
+        # The decode step captured as CUDA graphs, one per batch-size bucket, and
+        # replayed. Graphs need a GPU (and a Triton backend); on a CPU this changes nothing.
+        11: dict(enforce_eager=False),
     }
 
 
