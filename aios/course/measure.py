@@ -32,7 +32,7 @@ from aios import LLM, SamplingParams
 from aios.course.checks import forward_logits
 from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
-from aios.course.stages import LESSONS, stage_options
+from aios.course.stages import LESSONS, stage_options, workload_sampling
 
 
 # ---------------------------------------------------------------- workload --
@@ -54,17 +54,24 @@ WORKLOADS = {
 }
 
 
-def build_requests(workload: Workload, vocab_size: int, seed: int = 0) -> list[tuple[list[int], SamplingParams]]:
-    """Random prompts (the text does not change the speed), greedy, exact output lengths."""
+def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
+                   sampling: dict | None = None) -> list[tuple[list[int], SamplingParams]]:
+    """Random prompts (the text does not change the speed), exact output lengths.
+
+    sampling: SamplingParams options (stages.workload_sampling); greedy when None.
+    Sampled requests get seeds 0, 1, 2, ...: the same tokens at every run.
+    """
     g = torch.Generator().manual_seed(seed)
 
     def draw(bounds: tuple[int, int]) -> int:
         return int(torch.randint(bounds[0], bounds[1] + 1, (), generator=g))
 
     requests = []
-    for _ in range(workload.num_requests):
+    sampling = sampling or dict(temperature=0.0)
+    for i in range(workload.num_requests):
         prompt = torch.randint(0, vocab_size, (draw(workload.input_lens),), generator=g).tolist()
-        params = SamplingParams(temperature=0.0, max_tokens=draw(workload.output_lens), ignore_eos=True)
+        params = SamplingParams(**sampling, max_tokens=draw(workload.output_lens), ignore_eos=True,
+                                seed=None if sampling["temperature"] == 0 else i)
         requests.append((prompt, params))
     return requests
 
@@ -109,7 +116,8 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
     """
     with plugged(replacements):
         llm = LLM(model, **stage_options(lesson, device))
-        requests = build_requests(workload, llm.config.hf_config.vocab_size)
+        requests = build_requests(workload, llm.config.hf_config.vocab_size,
+                                  sampling=workload_sampling(lesson))
         if llm.config.max_num_seqs == 1:
             requests = requests[:workload.one_at_a_time]
         whose = {"yours": "your", "solution": "the solution's", "engine": "the engine's"}[pieces_name]
@@ -221,12 +229,14 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
         runs.append(run_stage(lesson - 1, model, device, workload, {}, "engine"))
     results = _report(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
+    results["sampling"] = workload_sampling(lesson)
     return results
 
 
 def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
     print(f"\nworkload '{workload.name}': prompts {workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
-          f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, greedy; "
+          f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, "
+          f"{_sampling_words(runs[0].lesson)}; "
           f"stages that serve one request at a time run the first {workload.one_at_a_time}\n"
           f"(KV peak: cache memory the requests held at the peak; seqs/step: sequences per decode step)")
     print(f"{'lesson':<36}{'pieces':>9}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>9}"
@@ -245,8 +255,12 @@ def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, 
         ratio = mine.tok_s / before.tok_s
         shared = min(mine.requests, before.requests)
         same = sum(a == b for a, b in zip(mine.token_ids[:shared], before.token_ids[:shared]))
-        print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; "
-              f"same greedy tokens as lesson {before.lesson} for {same} of {shared} requests")
+        if workload_sampling(lesson) == workload_sampling(before.lesson):
+            compared = (f"same {'greedy' if workload_sampling(lesson)['temperature'] == 0 else 'seeded'} "
+                        f"tokens as lesson {before.lesson} for {same} of {shared} requests")
+        else:
+            compared = f"lesson {lesson} samples, lesson {before.lesson} decodes greedily: tokens differ"
+        print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; {compared}")
         results.update(previous_stage=before.lesson, previous_tok_s=before.tok_s, ratio=ratio,
                        previous_run=_run_dict(before), same_tokens_as_previous=f"{same}/{shared}")
         if mine.kv_peak_mib is not None and before.kv_peak_mib is not None:
@@ -254,6 +268,14 @@ def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, 
                   f"{before.kv_peak_mib:.2f} MiB ({mine.kv_peak_mib / before.kv_peak_mib:.2f}x), "
                   f"mean {mine.kv_mean_mib:.2f} vs {before.kv_mean_mib:.2f} MiB")
     return results
+
+
+def _sampling_words(lesson: int) -> str:
+    sampling = workload_sampling(lesson)
+    if sampling["temperature"] == 0:
+        return "greedy"
+    return ("sampled (" + ", ".join(f"{k} {v}" for k, v in sampling.items()) + ", a seed per request; "
+            f"lessons before {min(n for n in LESSONS if workload_sampling(n) == sampling)}: greedy)")
 
 
 def _run_dict(run: StageRun) -> dict:

@@ -53,6 +53,11 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
          "padded_batch_size": "aios.engine.cuda_graph.padded_batch_size",
          "padded_size": "aios.engine.cuda_graph.CUDAGraphRunner.padded_size",
          "load": "aios.engine.decode_inputs.DecodeInputs.load"},
+    # Sampler.forward calls the masks by their module's names; impl is the
+    # PyTorch sampler (on a GPU the model runner sets its Triton twin instead).
+    12: {"apply_top_k_top_p": "aios.layers.sampler.apply_top_k_top_p",
+         "mask_top_k_top_p": "aios.layers.sampler.mask_top_k_top_p",
+         "sample": "aios.layers.sampler.Sampler.impl"},
 }
 
 

@@ -31,7 +31,7 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(9, "FlashAttention", "~900 tok/s", 900, "flash_attention"),
     Lesson(10, "Fused layers", "~1000 tok/s", 1000, "fused"),
     Lesson(11, "CUDA graphs", "~1200 tok/s", 1200, "cuda_graphs"),
-    Lesson(12, "Sampling", "~1200 tok/s", 1200),
+    Lesson(12, "Sampling", "~1200 tok/s", 1200, "sampling"),
     Lesson(13, "Prefix caching", "prefill savings", None),
     Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000),
     Lesson(15, "Serving", "an OpenAI-compatible server", None),
@@ -72,7 +72,18 @@ def _changes(device: str) -> dict[int, dict]:
         # The decode step captured as CUDA graphs, one per batch-size bucket, and
         # replayed. Graphs need a GPU (and a Triton backend); on a CPU this changes nothing.
         11: dict(enforce_eager=False),
+        # Lesson 12 changes no engine option: its workload samples (workload_sampling).
+        12: dict(),
     }
+
+
+def workload_sampling(lesson: int) -> dict:
+    """How the course workload's requests choose tokens in lesson N's engine.
+
+    Greedy until lesson 12, which brings sampling; from then on temperature,
+    top-p and top-k, with one seed per request (aios/course/measure.py).
+    """
+    return dict(temperature=0.8, top_p=0.95, top_k=50) if lesson >= 12 else dict(temperature=0.0)
 
 
 def stage_options(lesson: int, device: str) -> dict:
