@@ -49,6 +49,10 @@ def measured_cell(result: dict | None) -> str:
         if result["lesson"] == 6 and before.get("kv_peak_mib") and result["run"].get("kv_peak_mib"):
             cell += (f"; KV held at the peak: {result['run']['kv_peak_mib']:.1f} MiB vs "
                      f"{before['kv_peak_mib']:.1f} MiB")
+        if result.get("prefill_tokens"):   # lesson 13: what the prefix cache saved
+            cell += (f"; prefill tokens from the cache: {result['prefill_tokens_saved']} of "
+                     f"{result['prefill_tokens']}; time to first token {result['ttft_mean_s'] * 1e3:.0f} ms vs "
+                     f"{result['previous_ttft_mean_s'] * 1e3:.0f} ms")
     return cell if on_gpu(result) else f"{NOT_MEASURED} on a GPU; on a CPU: {cell}"
 
 

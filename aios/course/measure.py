@@ -18,6 +18,7 @@ When a piece is still a TODO stub, the run stops at once with that stub's one
 line (exit code 1).
 """
 import argparse
+import dataclasses
 import datetime
 import gc
 import json
@@ -45,6 +46,9 @@ class Workload:
     # A stage that serves one request at a time runs only the first few: its
     # tokens/s hardly depends on how many there are, and the rest would take long.
     one_at_a_time: int
+    # Lesson 13 on: every prompt starts with the same shared_prefix tokens
+    # (a system prompt), then its own input_lens tokens.
+    shared_prefix: int = 0
 
 
 WORKLOADS = {
@@ -52,6 +56,8 @@ WORKLOADS = {
     "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=4),
     "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
 }
+# The shared prefix of lesson 13's workload, per workload: whole 16-token blocks.
+SHARED_PREFIX = {"gpu": 512, "cpu": 96, "tiny": 32}
 
 
 def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
@@ -68,8 +74,9 @@ def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
 
     requests = []
     sampling = sampling or dict(temperature=0.0)
+    shared = torch.randint(0, vocab_size, (workload.shared_prefix,), generator=g).tolist()
     for i in range(workload.num_requests):
-        prompt = torch.randint(0, vocab_size, (draw(workload.input_lens),), generator=g).tolist()
+        prompt = shared + torch.randint(0, vocab_size, (draw(workload.input_lens),), generator=g).tolist()
         params = SamplingParams(**sampling, max_tokens=draw(workload.output_lens), ignore_eos=True,
                                 seed=None if sampling["temperature"] == 0 else i)
         requests.append((prompt, params))
@@ -87,6 +94,10 @@ class StageRun:
     kv_peak_mib: float | None    # KV-cache memory held by sequences, at the peak
     kv_mean_mib: float | None    # ... and on average over the steps
     seqs_per_decode: float       # sequences in a decode step, on average: the seats in use
+    prefill_tokens: int = 0      # prompt tokens the requests brought to their prefills
+    prefix_hit_tokens: int = 0   # ... of which found in the prefix cache, not computed
+    ttft_mean_s: float = 0.0     # time to first token (first_token_time - arrival_time), mean
+    ttft_max_s: float = 0.0
     token_ids: list = field(repr=False, default_factory=list)
 
     @property
@@ -125,6 +136,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
               f"request{'s' * (len(requests) != 1)} ...", flush=True)
         llm.generate([requests[0][0][:8]], SamplingParams(temperature=0.0, max_tokens=2), use_tqdm=False)
         blocks = llm.scheduler.block_manager
+        hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
         _sync(device)
         start = time.perf_counter()
@@ -142,8 +154,11 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         kv_peak = max(used_per_step) * mib_per_block
         kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
     seqs_per_decode = sum(decode_sizes) / len(decode_sizes) if decode_sizes else 1.0
+    ttft = [s.first_token_time - s.arrival_time for s in seqs]
     run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
-                   kv_peak, kv_mean, seqs_per_decode, [s.completion_token_ids for s in seqs])
+                   kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
+                   blocks.num_prefix_hit_tokens - hits_before, sum(ttft) / len(ttft), max(ttft),
+                   [s.completion_token_ids for s in seqs])
     llm.close()
     del llm, blocks
     _free_memory()
@@ -223,6 +238,9 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     device = resolve_device(args.device)
     model = args.model or _default_model(device)
     workload = WORKLOADS["tiny" if args.tiny else device]
+    if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
+        workload = dataclasses.replace(workload, name=workload.name + "+shared-prefix",
+                                       shared_prefix=SHARED_PREFIX[workload.name])
     runs = [run_stage(lesson, model, device, workload, replacements,
                       "solution" if args.solution else "yours")]
     if lesson - 1 >= 3:
@@ -234,7 +252,8 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
 
 
 def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
-    print(f"\nworkload '{workload.name}': prompts {workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
+    shared = f"a shared {workload.shared_prefix}-token prefix + " if workload.shared_prefix else ""
+    print(f"\nworkload '{workload.name}': prompts {shared}{workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
           f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, "
           f"{_sampling_words(runs[0].lesson)}; "
           f"stages that serve one request at a time run the first {workload.one_at_a_time}\n"
@@ -263,6 +282,15 @@ def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, 
         print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; {compared}")
         results.update(previous_stage=before.lesson, previous_tok_s=before.tok_s, ratio=ratio,
                        previous_run=_run_dict(before), same_tokens_as_previous=f"{same}/{shared}")
+        if lesson >= 13:
+            for run in runs:
+                saved = run.prefix_hit_tokens / run.prefill_tokens if run.prefill_tokens else 0.0
+                print(f"lesson {run.lesson}: prefill tokens {run.prefill_tokens}, found in the prefix cache "
+                      f"{run.prefix_hit_tokens} ({saved:.0%} saved); time to first token: mean "
+                      f"{run.ttft_mean_s * 1e3:.0f} ms, max {run.ttft_max_s * 1e3:.0f} ms")
+            results.update(prefill_tokens_saved=mine.prefix_hit_tokens, prefill_tokens=mine.prefill_tokens,
+                           ttft_mean_s=mine.ttft_mean_s, previous_ttft_mean_s=before.ttft_mean_s,
+                           ttft_ratio=mine.ttft_mean_s / before.ttft_mean_s)
         if mine.kv_peak_mib is not None and before.kv_peak_mib is not None:
             print(f"KV memory held by the sequences: peak {mine.kv_peak_mib:.2f} MiB vs "
                   f"{before.kv_peak_mib:.2f} MiB ({mine.kv_peak_mib / before.kv_peak_mib:.2f}x), "
@@ -280,7 +308,7 @@ def _sampling_words(lesson: int) -> str:
 
 def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
-            "seqs_per_decode")
+            "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 

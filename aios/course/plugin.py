@@ -58,6 +58,10 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
     12: {"apply_top_k_top_p": "aios.layers.sampler.apply_top_k_top_p",
          "mask_top_k_top_p": "aios.layers.sampler.mask_top_k_top_p",
          "sample": "aios.layers.sampler.Sampler.impl"},
+    13: {"block_hash": "aios.engine.block_manager.block_hash",
+         "take_free_block": "aios.engine.block_manager.BlockManager._take_free_block",
+         "allocate": "aios.engine.block_manager.BlockManager.allocate",
+         "may_append": "aios.engine.block_manager.BlockManager.may_append"},
 }
 
 

@@ -32,7 +32,7 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(10, "Fused layers", "~1000 tok/s", 1000, "fused"),
     Lesson(11, "CUDA graphs", "~1200 tok/s", 1200, "cuda_graphs"),
     Lesson(12, "Sampling", "~1200 tok/s", 1200, "sampling"),
-    Lesson(13, "Prefix caching", "prefill savings", None),
+    Lesson(13, "Prefix caching", "prefill savings", None, "prefix_cache"),
     Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000),
     Lesson(15, "Serving", "an OpenAI-compatible server", None),
 ]}
@@ -74,6 +74,8 @@ def _changes(device: str) -> dict[int, dict]:
         11: dict(enforce_eager=False),
         # Lesson 12 changes no engine option: its workload samples (workload_sampling).
         12: dict(),
+        # Full blocks named by chained hashes and shared; its workload shares a prefix.
+        13: dict(enable_prefix_caching=True),
     }
 
 
