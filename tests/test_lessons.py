@@ -149,7 +149,7 @@ def test_make_table_writes_the_readme_table_and_chart(runs, tmp_path):
         sys.path.pop(0)
     results = tmp_path / "results"
     results.mkdir()
-    for n in (3, 6):
+    for n in (3, 6, 13):
         (results / f"lesson{n:02d}.json").write_text((runs["out"] / f"{n}.json").read_text())
     gpu = json.loads((runs["out"] / "8.json").read_text()) | {"device": "cuda", "device_name": "GPU X"}
     (results / "lesson08.json").write_text(json.dumps(gpu))
@@ -162,5 +162,6 @@ def test_make_table_writes_the_readme_table_and_chart(runs, tmp_path):
     rows = {int(line.split("|")[1]): line for line in text.splitlines() if re.match(r"\| \d+ \|", line)}
     assert "not yet measured on a GPU; on a CPU:" in rows[3] and "KV held" in rows[6]
     assert rows[5].count("not yet measured") == 1 and "GPU X" in rows[8]
+    assert "prefill tokens from the cache" in rows[13] and "time to first token" in rows[13]
     assert f"{gpu['tok_s']:.1f} tok/s" in rows[8] and "not yet" not in rows[8]
     assert (tmp_path / "progress.png").stat().st_size > 0

@@ -7,12 +7,19 @@
         --device D      cpu or cuda (default: cuda when there is one)
         --json PATH     also write the results as JSON (lessons/make_table.py reads them)
 
-Lessons 3 to 8 run the course workload twice in one process: in lesson N's
+Lessons 3 on run the course workload twice in one process: in lesson N's
 engine with your pieces plugged in, then in lesson N-1's engine with the
 engine's own pieces. Both output tokens/s are printed beside the course's
 promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
 run one forward pass and a short greedy generation with your pieces, and
 compare both with the engine's own.
+
+Lessons 9 to 11 first check their pieces on their own (KERNEL_CHECKS): the
+Triton kernels against the PyTorch references on small tensors (in Triton's
+CPU interpreter without a GPU), the CUDA-graph buckets and their padding.
+From lesson 12 the workload samples (stages.workload_sampling); lesson 13's
+prompts share a prefix, and it reports the prefill tokens found in the cache
+and the time to first token.
 
 When a piece is still a TODO stub, the run stops at once with that stub's one
 line (exit code 1).
