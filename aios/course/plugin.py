@@ -62,6 +62,17 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
          "take_free_block": "aios.engine.block_manager.BlockManager._take_free_block",
          "allocate": "aios.engine.block_manager.BlockManager.allocate",
          "may_append": "aios.engine.block_manager.BlockManager.may_append"},
+    # Checked in two gloo processes that plug them in themselves (aios/course/parallel.py):
+    # the engine's TP workers are processes of their own, which a plug-in does not reach.
+    14: {"column_weight_loader": "aios.layers.linear.ColumnParallelLinear.weight_loader",
+         "row_weight_loader": "aios.layers.linear.RowParallelLinear.weight_loader",
+         "row_forward": "aios.layers.linear.RowParallelLinear.forward",
+         "embedding_forward": "aios.layers.embed_head.VocabParallelEmbedding.forward"},
+    # Plugged into the server's own process (aios/course/serve.py); _stream calls sse by
+    # its module's name.
+    15: {"sse": "aios.server.api.sse",
+         "stream_choice": "aios.server.api.Call.stream_choice",
+         "stream": "aios.server.api.Routes._stream"},
 }
 
 

@@ -33,8 +33,8 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(11, "CUDA graphs", "~1200 tok/s", 1200, "cuda_graphs"),
     Lesson(12, "Sampling", "~1200 tok/s", 1200, "sampling"),
     Lesson(13, "Prefix caching", "prefill savings", None, "prefix_cache"),
-    Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000),
-    Lesson(15, "Serving", "an OpenAI-compatible server", None),
+    Lesson(14, "Tensor parallelism", "~2000 tok/s on 2 GPUs", 2000, "tensor_parallel"),
+    Lesson(15, "Serving", "an OpenAI-compatible server", None, "streaming"),
 ]}
 
 # Prompt + output tokens at most, in every stage. A power of two, so that
@@ -76,6 +76,8 @@ def _changes(device: str) -> dict[int, dict]:
         12: dict(),
         # Full blocks named by chained hashes and shared; its workload shares a prefix.
         13: dict(enable_prefix_caching=True),
+        # Two processes, each holding half of every layer (gloo on a CPU, NCCL on GPUs).
+        14: dict(tensor_parallel_size=2),
     }
 
 
