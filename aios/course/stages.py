@@ -96,6 +96,8 @@ def stage_options(lesson: int, device: str) -> dict:
     Lessons 1 and 2 have no loop of their own: their pieces run in lesson 3's
     engine. Until the lessons that bring them (9 to 13), the faster attention
     backends, the fused kernels, CUDA graphs and prefix caching stay off.
+    Lesson 14's engine runs in two processes (tensor_parallel_size=2): on a
+    CPU it needs a model whose heads split in two (not SmolLM2's 9).
     """
     changes = _changes(device)
     if not 1 <= lesson <= max(changes):

@@ -22,7 +22,7 @@ import time
 from aios import LLM, SamplingParams
 from aios.course import measure
 from aios.course.exercise import REPO_ROOT, load_exercise
-from aios.course.serving import launch, stop
+from aios.course.serving import launch, probe, stop
 from aios.course.stages import stage_options
 
 sys.path.insert(0, str(REPO_ROOT))
@@ -37,8 +37,7 @@ def main(argv=None) -> int:
     model = args.model or measure._default_model(device)
     module = load_exercise(LESSON, "streaming", solution=args.solution)
     try:
-        module.sse({})      # a TODO left: its one line, before a server starts
-        module.stream_choice
+        probe(module)       # a TODO left: its one line, before a server starts
     except NotImplementedError as e:
         print(e, file=sys.stderr)
         return 1
