@@ -4,7 +4,8 @@ What must hold, whatever the number of ranks:
 - greedy outputs equal the single-process ones (the ranks' shards add up to
   the whole model), including with fewer KV heads than ranks (replicated);
 - a worker that dies makes the engine raise a clear error, not hang, and no
-  process is left behind; neither after close(), the program's exit or Ctrl-C.
+  process is left behind; neither after close(), the program's exit or Ctrl-C;
+- a function plugged in (aios/course/plugin.py) runs in the workers too.
 
 On the CPU (the default) the ranks talk through gloo. On a machine with GPUs,
 AIOS_TP_TEST_DEVICE=cuda runs the same checks over NCCL, rank r on cuda:r
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -25,7 +27,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from aios import LLM
-from aios.engine.tp_group import WorkerDiedError
+from aios.course.plugin import plugged
+from aios.engine.tp_group import WORKER_SETUP, WorkerDiedError
+from aios.layers.linear import RowParallelLinear
 from aios.utils.loader import CheckpointSlice
 from conftest import generate_ids, greedy, random_prompts
 
@@ -114,6 +118,44 @@ def test_default_model_tp3_matches_single_process():
 def test_unsplittable_model_is_refused_before_starting():
     with pytest.raises(ValueError, match=r"9 attention heads.*sizes that fit: \[1, 3\]"):
         LLM(tensor_parallel_size=2, **OPTS)
+    assert not dist.is_initialized()
+
+
+# ------------------------------------------------- plug-ins reach the workers --
+ROW_FORWARD = "aios.layers.linear.RowParallelLinear.forward"
+_ENGINE_ROW_FORWARD = RowParallelLinear.forward
+
+
+def row_forward_leaving_a_mark(self, x):
+    """The engine's own RowParallelLinear.forward, which also marks the process running it.
+    A module's own function: a worker imports this file to find it."""
+    (Path(os.environ["AIOS_TEST_MARKS"]) / str(os.getpid())).touch()
+    return _ENGINE_ROW_FORWARD(self, x)
+
+
+@needs_ranks(2)
+def test_plugged_function_runs_in_the_worker(one_kv_head_qwen3, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIOS_TEST_MARKS", str(tmp_path))  # the workers inherit it
+    prompts, params = _prompts(), greedy(8)
+    expected = generate_ids(LLM(one_kv_head_qwen3, **OPTS), prompts, params)
+    for mark in tmp_path.iterdir():  # the one-process engine ran it unplugged: no mark
+        raise AssertionError(f"unexpected mark {mark.name}")
+    with plugged({ROW_FORWARD: row_forward_leaving_a_mark}):
+        with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
+            worker = llm.workers.pids[0]
+            got = generate_ids(llm, prompts, params)
+    assert not WORKER_SETUP, "leaving plugged() must take its note back"
+    marks = {int(mark.name) for mark in tmp_path.iterdir()}
+    assert marks == {os.getpid(), worker}, f"marks {marks}: rank 0 is {os.getpid()}, rank 1 {worker}"
+    assert got == expected
+
+
+@needs_ranks(2)
+def test_plugged_lambda_stops_the_workers_with_a_reason(one_kv_head_qwen3):
+    """A worker cannot find a lambda by name: it says so instead of running the engine's own."""
+    with plugged({ROW_FORWARD: lambda self, x: _ENGINE_ROW_FORWARD(self, x)}):
+        with pytest.raises(WorkerDiedError, match=r"(?s)rank 1 .* cannot plug in <function .*lambda"):
+            LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS)
     assert not dist.is_initialized()
 
 

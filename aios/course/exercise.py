@@ -15,6 +15,10 @@ from types import ModuleType
 
 # The repository that holds lessons/ and solutions/ (aios is installed editable).
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The modules load_file imported, and from which file. An import statement need not
+# find them by their names, so another process (a tensor-parallel worker) that wants
+# one loads its file again.
+LOADED_FILES: dict[str, Path] = {}
 
 
 def use_solutions() -> bool:
@@ -39,6 +43,11 @@ def load_exercise(lesson: int, module: str, solution: bool | None = None) -> Mod
     if not path.is_file():
         raise FileNotFoundError(f"no exercise file {path}")
     name = f"{path.parent.parent.name}.{path.parent.name}.{module}"
+    return load_file(name, path)
+
+
+def load_file(name: str, path: Path) -> ModuleType:
+    """Import the Python file at `path` as the module `name`, once per process."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         loaded = importlib.util.module_from_spec(spec)
@@ -48,4 +57,5 @@ def load_exercise(lesson: int, module: str, solution: bool | None = None) -> Mod
         except BaseException:
             del sys.modules[name]
             raise
+        LOADED_FILES[name] = Path(path)
     return sys.modules[name]

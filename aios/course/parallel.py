@@ -1,11 +1,11 @@
 """Lesson 14's check: your tensor-parallel pieces in two gloo processes on the CPU.
 
-The engine's TP workers are processes of their own, so a plug-in made in the
-parent (aios/course/plugin.py) does not reach them. This check starts two
-processes itself; each joins a gloo group, plugs your pieces in, builds one
-column-parallel, one row-parallel and one vocab-parallel layer, loads the whole
-(unsharded) weights through the layers' weight_loaders and runs them. Rank 0
-compares the results with the unsharded computation.
+Each piece is checked on its own layer, before the whole engine runs them
+(run_lesson14.py): this check starts two processes itself; each joins a gloo
+group, plugs your pieces in, builds one column-parallel, one row-parallel and
+one vocab-parallel layer, loads the whole (unsharded) weights through the
+layers' weight_loaders and runs them. Rank 0 compares the results with the
+unsharded computation.
 
     results = run_two_ranks(solution=False)   # {check name: max abs error}
 

@@ -10,11 +10,25 @@ function (aios.kernels.reference.attention_ref), a class's method
 that one name for the whole process; leaving the `with` block binds the
 engine's own function again. Nothing else in the engine changes, which is why
 your function must take the same arguments as the one it replaces.
+
+A tensor-parallel engine (lesson 14) runs ranks 1..N-1 in processes of their
+own, which a rebinding here does not reach. So plugged() also leaves the engine
+a note (tp_group.WORKER_SETUP): the names and where each worker finds your
+functions again (a module and a name, plus the file for an exercise). Each
+worker started inside the block plugs them in before it builds its model.
+A function that is no module's own (a lambda, a closure) cannot be found
+there: a worker given one fails at start and says so.
 """
 import importlib
+import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
+
+from aios.course.exercise import LOADED_FILES, load_file
+from aios.engine.tp_group import WORKER_SETUP
 
 # For each lesson: exercise function -> the engine name it replaces.
 PLUG_POINTS: dict[int, dict[str, str]] = {
@@ -62,8 +76,9 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
          "take_free_block": "aios.engine.block_manager.BlockManager._take_free_block",
          "allocate": "aios.engine.block_manager.BlockManager.allocate",
          "may_append": "aios.engine.block_manager.BlockManager.may_append"},
-    # Checked in two gloo processes that plug them in themselves (aios/course/parallel.py):
-    # the engine's TP workers are processes of their own, which a plug-in does not reach.
+    # Plugged into rank 0 and, through tp_group.WORKER_SETUP, into the engine's TP
+    # workers, which are processes of their own (FunctionRef). The checks run each layer
+    # alone in two gloo processes that plug them in themselves (aios/course/parallel.py).
     14: {"column_weight_loader": "aios.layers.linear.ColumnParallelLinear.weight_loader",
          "row_weight_loader": "aios.layers.linear.RowParallelLinear.weight_loader",
          "row_forward": "aios.layers.linear.RowParallelLinear.forward",
@@ -102,19 +117,87 @@ def _raw(owner, name):
     return vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
 
 
+def _rebind(target: str, function: Callable) -> tuple[object, str, object]:
+    """Bind the engine name `target` to `function`; -> (owner, name, what it was)."""
+    owner, name = _locate(target)
+    original = _raw(owner, name)
+    # A layer's impl is a staticmethod: the replacement must be one too,
+    # or Python would pass the layer itself as the first argument.
+    setattr(owner, name, staticmethod(function) if isinstance(original, staticmethod) else function)
+    return owner, name, original
+
+
 @contextmanager
 def plugged(replacements: dict[str, Callable]):
-    """Rebind each engine name to its replacement; restore them all on exit."""
+    """Rebind each engine name to its replacement; restore them all on exit.
+
+    Tensor-parallel workers started inside the block plug the same functions in.
+    """
+    # Found before anything is rebound: an engine function is found under its own name.
+    note = (replug, ([(target, reference(function)) for target, function in replacements.items()],))
+    WORKER_SETUP.append(note)
     saved = []
     try:
         for target, function in replacements.items():
-            owner, name = _locate(target)
-            original = _raw(owner, name)
-            saved.append((owner, name, original))
-            # A layer's impl is a staticmethod: the replacement must be one too,
-            # or Python would pass the layer itself as the first argument.
-            setattr(owner, name, staticmethod(function) if isinstance(original, staticmethod) else function)
+            saved.append(_rebind(target, function))
         yield
     finally:
+        WORKER_SETUP.remove(note)
         for owner, name, original in reversed(saved):
             setattr(owner, name, original)
+
+
+# ------------------------------------------------ in tensor-parallel workers --
+@dataclass(frozen=True)
+class FunctionRef:
+    """Where another process finds a function again: its module and its name there.
+
+    An exercise (lessons/, solutions/) was imported from its file by
+    load_exercise, under a name that import may not find: `file` says where.
+    """
+    module: str
+    qualname: str               # "row_forward", or "RowParallelLinear.forward"
+    file: str | None = None
+
+    def find(self) -> Callable:
+        if self.module in sys.modules:
+            module = sys.modules[self.module]
+        elif self.file is not None:
+            module = load_file(self.module, Path(self.file))
+        else:
+            module = importlib.import_module(self.module)
+        found = module
+        for name in self.qualname.split("."):
+            found = getattr(found, name)
+        return found
+
+
+@dataclass(frozen=True)
+class Unfindable:
+    """A plugged function that no other process can find by name."""
+    description: str
+
+    def find(self) -> Callable:
+        raise RuntimeError(f"a tensor-parallel worker cannot plug in {self.description}: its "
+                           f"module and name do not lead to it (a lambda? a closure?). Define it "
+                           f"at the top level of a module.")
+
+
+def reference(function: Callable) -> FunctionRef | Unfindable:
+    """How a worker finds `function`: by its module and name, checked here."""
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
+    file = LOADED_FILES.get(module)
+    ref = FunctionRef(module, qualname, None if file is None else str(file))
+    try:
+        if module is not None and "<" not in qualname and ref.find() is function:
+            return ref
+    except (AttributeError, ImportError):
+        pass  # its name leads elsewhere, or nowhere
+    return Unfindable(repr(function))
+
+
+def replug(references: list[tuple[str, FunctionRef | Unfindable]]) -> None:
+    """In a worker: plug in what plugged() plugged in rank 0, for the process's life."""
+    functions = [(target, ref.find()) for target, ref in references]  # before any rebinding
+    for target, function in functions:
+        _rebind(target, function)

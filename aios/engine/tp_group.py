@@ -2,7 +2,8 @@
 
     rank 0 (this process: the engine)     ranks 1..N-1 (tp_worker.py)
     ---------------------------------     ---------------------------
-    spawn the workers  ------------------> report "started"
+    spawn the workers  ------------------> make the WORKER_SETUP calls (plug-ins),
+                                          report "started"
     join the process group <-------------> join the process group
     build its shard of the model          build theirs (their collectives meet:
                                           KV-cache size, CUDA graph capture)
@@ -29,6 +30,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from multiprocessing.connection import wait
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -38,6 +40,13 @@ from aios.engine.sequence import Sequence
 from aios.engine.tp_channel import StepChannel
 from aios.engine.tp_worker import StepSequence, worker_main
 from aios.utils.distributed import TIMEOUT, create_store, join_process_group, leave_process_group
+
+
+# Calls each worker makes before it builds its shard of the model, as (function, args):
+# how code outside the engine changes the workers the way it changed this process
+# (the course's plug-ins: aios/course/plugin.py). A spawned worker imports each function
+# by its module and name, so it must be a module's own, and the args picklable.
+WORKER_SETUP: list[tuple[Callable, tuple]] = []
 
 
 class WorkerDiedError(RuntimeError):
@@ -117,7 +126,7 @@ class TPWorkers:
         receiver, sender = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker_main, name=f"aios-tp-rank{rank}",
                            args=(self.config, rank, self.store.port,
-                                 self.channel.reader(rank - 1), sender))
+                                 self.channel.reader(rank - 1), sender, list(WORKER_SETUP)))
         proc.start()
         sender.close()  # the worker's end; ours then reads EOF once the worker is gone
         self.procs.append(proc)

@@ -74,15 +74,18 @@ def run_step(runner: ModelRunner, seqs: list[StepSequence], is_prefill: bool) ->
 HANDLERS = {"run": run_step}  # the methods rank 0 may call; "exit" ends the loop
 
 
-def worker_main(config, rank: int, store_port: int, reader: StepReader, conn) -> None:
+def worker_main(config, rank: int, store_port: int, reader: StepReader, conn, setup=()) -> None:
     """A worker process's entry point. `conn` reports to rank 0: ("started", None),
-    then, if anything fails, ("error", traceback) just before exiting with 1."""
+    then, if anything fails, ("error", traceback) just before exiting with 1.
+    `setup`: the (function, args) calls to make first (tp_group.WORKER_SETUP)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is rank 0's: it shuts us down
     _exit_with_parent()
     try:
         if config.device == "cpu":
             # N processes share the cores: one thread pool each would oversubscribe them.
             torch.set_num_threads(max(1, torch.get_num_threads() // config.tensor_parallel_size))
+        for function, args in setup:
+            function(*args)
         conn.send(("started", None))
         join_process_group(rank, config.tensor_parallel_size, config.device, store_port=store_port)
         runner = ModelRunner(config)
