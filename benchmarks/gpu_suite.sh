@@ -15,6 +15,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 MODEL=${MODEL:-random:Qwen3-0.6B}
+pack() { tar czf "$OUT/results.tgz" -C "$RES" .; }   # after every part: a cut-off call keeps the rest
 log() { echo "== $* ==" | tee -a "$RES/summary.log"; }
 # Every line also goes straight to $OUT/suite.log, so a call that runs out of
 # time still brings back what it measured (the tarball is made only at the end).
@@ -22,6 +23,7 @@ run() {
   local name=$1; shift; log "$name: $*"
   timeout "${PART_TIMEOUT:-480}" "$@" 2>&1 | tr '\r' '\n' | grep --line-buffered -v '^Generating' \
     | tee "$RES/$name.log" | tee -a "$OUT/suite.log" | tail -25
+  pack
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$RES/gpu.txt"
@@ -37,9 +39,13 @@ for part in "$@"; do
     serve)
       run serve_bench python3 benchmarks/serve.py --model "$MODEL" --concurrency 1,8,32,128 \
         --input-len 256 --output-len 128 --json "$RES/serve.json" ;;
-    lessons)
-      run lessons bash lessons/run_all.sh cuda
-      cp -r lessons/results "$RES/lesson-results"; cp README.md "$RES/README.lessons.md" ;;
+    lessons)   # one part per lesson, so a lesson cut off by the limit loses only itself
+      mkdir -p "$RES/lesson-results"
+      for n in ${LESSONS:-1 2 3 4 5 6 7 8 9 10 11 12 13 15}; do
+        json=$(printf "lessons/results/lesson%02d.json" "$n")
+        run "lesson$n" python3 lessons/lesson$(printf %02d "$n")/run_lesson$n.py --solution --device cuda --json "$json"
+        cp "$json" "$RES/lesson-results/" 2>/dev/null; pack
+      done ;;
     tp1)
       run tp1_check python3 benchmarks/tp_check.py --model "$MODEL" --workload table ;;
     engine)
@@ -57,5 +63,5 @@ for part in "$@"; do
       echo "unknown part $part" ;;
   esac
 done
-tar czf "$OUT/results.tgz" -C "$RES" .
+pack
 cp "$RES/summary.log" "$OUT/" 2>/dev/null || true
