@@ -46,6 +46,8 @@ for part in "$@"; do
         run "lesson$n" python3 lessons/lesson$(printf %02d "$n")/run_lesson$n.py --solution --device cuda --json "$json"
         cp "$json" "$RES/lesson-results/" 2>/dev/null; pack
       done ;;
+    lesson-profile)
+      run lesson_profile python3 benchmarks/profile_lesson.py --lessons 3,4,6,8,9,10,11 ;;
     tp1)
       run tp1_check python3 benchmarks/tp_check.py --model "$MODEL" --workload table ;;
     engine)
