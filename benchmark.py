@@ -14,10 +14,9 @@ import resource
 import sys
 import time
 
-import numpy as np
 import torch
 
-from aios import LLM, SamplingParams
+from aios import LLM
 from aios.engine_args import add_engine_args, engine_kwargs
 from benchmarks.workloads import WORKLOADS
 
@@ -54,22 +53,9 @@ def peak_memory_gb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def warm_up(llm: LLM) -> None:
-    """Compile every kernel variant before the clock starts.
-
-    The prompts are unrelated to the workload's, so no request of the timed run
-    finds them in the prefix cache; the second round does (the paged prefill).
-    """
-    rng = np.random.default_rng(12345)
-    prompts = [rng.integers(0, llm.config.hf_config.vocab_size, 3 * llm.config.block_size).tolist()
-               for _ in range(4)]
-    for _ in range(2):
-        llm.generate(prompts, SamplingParams(max_tokens=8), use_tqdm=False)
-
-
 def run_aios(llm: LLM, prompts, params, warmup: bool) -> dict:
     if warmup:
-        warm_up(llm)
+        llm.warm_up()
     if llm.config.device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from aios import LLM
 from aios.engine.model_runner import ModelRunner
 from aios.engine.scheduler import Scheduler
-from benchmark import warm_up
 from benchmarks.workloads import WORKLOADS
 
 PHASES = collections.defaultdict(float)
@@ -40,7 +39,7 @@ def timed(cls, name, label):
 
 def timeline(llm, prompts, params):
     """Run the whole workload, timing every step: where does the total go?"""
-    warm_up(llm)
+    llm.warm_up()
     for prompt, param in zip(prompts, params):
         llm.add_request(prompt, param)
     buckets = collections.defaultdict(lambda: [0, 0.0, 0])   # steps, seconds, tokens

@@ -47,7 +47,7 @@ def check_prefill_attention(module, args) -> dict:
     seconds = time.perf_counter() - start
     errors["packed"] = (out - prefill_attention_ref(*case)).abs().max().item()
     # Paged: a cached prefix of `cached` tokens, keys read through block tables.
-    block, cached = 16, [16, 0, 32]
+    block, cached = 16, [16, 0, 32, 64][:len(lens)]
     k_lens = [c + n for c, n in zip(cached, lens)]
     per_seq = [-(-n // block) for n in k_lens]
     k_cache, v_cache = rand(sum(per_seq), block, kv_heads, head_dim), rand(sum(per_seq), block, kv_heads, head_dim)

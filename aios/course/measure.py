@@ -142,7 +142,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         whose = {"yours": "your", "solution": "the solution's", "engine": "the engine's"}[pieces_name]
         print(f"running lesson {lesson}'s engine with {whose} pieces on {len(requests)} "
               f"request{'s' * (len(requests) != 1)} ...", flush=True)
-        llm.generate([requests[0][0][:8]], SamplingParams(temperature=0.0, max_tokens=2), use_tqdm=False)
+        llm.warm_up()
         blocks = llm.scheduler.block_manager
         hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
