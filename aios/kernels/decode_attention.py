@@ -49,7 +49,7 @@ def _default_config(is16: bool, head_dim: int):
 
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["stride_bt"])   # its width varies: see prefill_attention.py
 def _decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, o_ptr, part_o_ptr, part_lse_ptr,
     ctx_lens_ptr, bt_ptr,

@@ -98,7 +98,10 @@ def _attend_tile(acc, l_i, m_i, q, k_ptr, v_ptr, bt_row_ptr, start, seq_k_start,
     return acc, l_i, m_new
 
 
-@triton.jit
+# Triton compiles a variant per integer argument that is 1 or a multiple of 16;
+# the block-table width changes from step to step, so it must not pick one
+# (a compile in the middle of serving stalls every request for a second).
+@triton.jit(do_not_specialize=["stride_bt"])
 def _prefill_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, cu_q_ptr, cu_k_ptr, bt_ptr,
     stride_qn, stride_qh, stride_qd,       # q   [Nq, H, D]
