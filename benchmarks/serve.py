@@ -8,8 +8,10 @@
     python benchmarks/serve.py --model /path/to/Qwen3-0.6B --server-args "--max-num-seqs 128"
 
 For each concurrency level, --num-requests streaming requests with random
-prompts are sent, at most that many in flight at once. Every request asks for
-exactly --output-len tokens (ignore_eos), so levels are comparable. Reported:
+prompts are sent by that many users, each sending its next request when the
+last one ends (--client-processes N spreads the users over N processes).
+Every request asks for exactly --output-len tokens (ignore_eos), so levels are
+comparable. Reported:
 request throughput, output tokens/s, time to first token (TTFT) and
 inter-token latency (ITL: the gap between consecutive streamed chunks) as
 p50/p90/p99.
@@ -19,13 +21,16 @@ machine, never someone else's server.
 """
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
+import multiprocessing
 import os
 import random
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -139,6 +144,55 @@ async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> dict:
             "itl": [b - a for a, b in zip(chunk_times, chunk_times[1:])]}
 
 
+async def run_share(url: str, bodies: list[dict], concurrency: int, timeout: float,
+                    barrier=None) -> tuple[list[dict], float, float]:
+    """Send bodies, at most concurrency in flight; -> results, start and end times.
+
+    concurrency users, each with a client of its own sending one request
+    after another: one shared client with a pool of 128 connections spent
+    ~40% of its time in httpcore checking every pooled connection whenever a
+    request started or ended (py-spy, 128 streams). With a barrier (one
+    process of several), the clock starts only when every process is ready,
+    so their runs overlap exactly.
+    """
+    todo = iter(bodies)     # shared: each user takes the next body when it is free
+
+    async def user(client: httpx.AsyncClient) -> list[dict]:
+        return [await one_request(client, url, body) for body in todo]
+
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = ssl.create_default_context()   # built once: each client would load the CA file (~20 ms)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(
+                       httpx.AsyncClient(timeout=timeout, limits=one, verify=tls))
+                   for _ in range(concurrency)]
+        if barrier is not None:
+            await asyncio.to_thread(barrier.wait)
+        start = time.perf_counter()
+        parts = await asyncio.gather(*(user(c) for c in clients))
+        end = time.perf_counter()
+    return [r for part in parts for r in part], start, end
+
+
+_barrier = None   # set in each client process by _init_client
+
+
+def _init_client(barrier) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _client_process(url: str, bodies: list[dict], concurrency: int, timeout: float):
+    return asyncio.run(run_share(url, bodies, concurrency, timeout, _barrier))
+
+
+def _run_processes(shares: list[tuple]) -> list[tuple[list[dict], float, float]]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(shares))
+    with ctx.Pool(len(shares), initializer=_init_client, initargs=(barrier,)) as pool:
+        return pool.starmap(_client_process, shares)
+
+
 async def run_level(url: str, model: str, concurrency: int, num_requests: int,
                     args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed + concurrency)
@@ -146,15 +200,19 @@ async def run_level(url: str, model: str, concurrency: int, num_requests: int,
                "max_tokens": args.output_len, "ignore_eos": True, "temperature": 0,
                "stream": True, "stream_options": {"include_usage": True}}
               for _ in range(num_requests)]
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
-        async def gated(body):
-            async with gate:
-                return await one_request(client, url, body)
-        start = time.perf_counter()
-        results = await asyncio.gather(*(gated(b) for b in bodies))
-        duration = time.perf_counter() - start
+    n = min(getattr(args, "client_processes", 1), concurrency)
+    if n == 1:
+        results, start, end = await run_share(url, bodies, concurrency, args.timeout)
+        return summarize(concurrency, results, end - start)
+    # One Python process parses every chunk of every stream, and may itself be
+    # what limits the rate: split the requests and the users over n processes.
+    # perf_counter is the same system-wide monotonic clock in each, so the
+    # level lasts from the first start to the last end.
+    shares = [(url, bodies[i::n], concurrency // n + (i < concurrency % n), args.timeout)
+              for i in range(n)]
+    parts = await asyncio.to_thread(_run_processes, shares)
+    results = [r for part_results, _, _ in parts for r in part_results]
+    duration = max(end for *_, end in parts) - min(start for _, start, _ in parts)
     return summarize(concurrency, results, duration)
 
 
@@ -222,6 +280,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--token-ids", action="store_true",
                    help="send random token ids (automatic for random:* models)")
     p.add_argument("--output-len", type=int, default=64, help="tokens generated per request")
+    p.add_argument("--client-processes", type=int, default=1,
+                   help="split each level's requests over this many client processes, to see "
+                        "whether one Python client is what limits the rate (default: 1)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per request at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
@@ -232,8 +293,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.levels = [int(c) for c in args.concurrency.split(",")]
     except ValueError:
         p.error(f"--concurrency must be comma-separated integers, got {args.concurrency!r}")
-    if any(c < 1 for c in args.levels) or min(args.input_len, args.output_len) < 1:
-        p.error("--concurrency levels, --input-len and --output-len must be >= 1")
+    sizes = (args.input_len, args.output_len, args.client_processes)
+    if any(c < 1 for c in args.levels) or min(sizes) < 1:
+        p.error("--concurrency levels, --input-len, --output-len and --client-processes "
+                "must be >= 1")
     return args
 
 
