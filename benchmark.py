@@ -18,6 +18,7 @@ import torch
 
 from aios import LLM
 from aios.engine_args import add_engine_args, engine_kwargs
+from aios.utils.compile_watch import TritonCompiles
 from benchmarks.workloads import WORKLOADS
 
 
@@ -44,7 +45,10 @@ def workload_from_args(args):
                                                "min_output_len", "max_output_len",
                                                "temperature", "seed")
                  if getattr(args, f) is not None}
-    return dataclasses.replace(WORKLOADS[args.workload], **overrides)
+    try:
+        return dataclasses.replace(WORKLOADS[args.workload], **overrides)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
 
 
 def peak_memory_gb(device: str) -> float:
@@ -60,11 +64,14 @@ def run_aios(llm: LLM, prompts, params, warmup: bool) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    outputs = llm.generate(prompts, params)
+    with TritonCompiles() as compiles:
+        outputs = llm.generate(prompts, params)
     elapsed = time.perf_counter() - start
+    if compiles.names:   # the time includes compiling these: say so
+        print(f"note: {compiles.summary()}")
     num_out = sum(len(o["token_ids"]) for o in outputs)
     return {"engine": "aios", "output_tokens": num_out, "seconds": elapsed,
-            "output_tokens_per_s": num_out / elapsed,
+            "output_tokens_per_s": num_out / elapsed, "compiled_in_run": compiles.names,
             "peak_memory_gb": peak_memory_gb(llm.config.device),
             "kv_capacity_tokens": llm.kv_capacity_tokens,
             "preemptions": llm.scheduler.num_preemptions}

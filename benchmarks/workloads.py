@@ -22,6 +22,15 @@ class Workload:
     temperature: float = 0.6
     seed: int = 0
 
+    def __post_init__(self):
+        if self.num_seqs < 1:
+            raise ValueError(f"workload {self.name!r}: num_seqs must be at least 1, got {self.num_seqs}")
+        for kind in ("input", "output"):
+            low, high = getattr(self, f"min_{kind}_len"), getattr(self, f"max_{kind}_len")
+            if not 1 <= low <= high:
+                raise ValueError(f"workload {self.name!r}: {kind} lengths need 1 <= min <= max, got "
+                                 f"min {low}, max {high}; set both --min-{kind}-len and --max-{kind}-len")
+
     def build(self, vocab_size: int, max_model_len: int):
         """-> (prompts as token-id lists, one SamplingParams per prompt)."""
         rng = np.random.default_rng(self.seed)

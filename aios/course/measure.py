@@ -42,6 +42,7 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.stages import LESSONS, stage_options, workload_sampling
+from aios.utils.compile_watch import TritonCompiles
 
 
 # ---------------------------------------------------------------- workload --
@@ -107,6 +108,7 @@ class StageRun:
     ttft_mean_s: float = 0.0     # time to first token (first_token_time - arrival_time), mean
     ttft_max_s: float = 0.0
     token_ids: list = field(repr=False, default_factory=list)
+    compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
 
     @property
     def tok_s(self) -> float:
@@ -148,14 +150,17 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         used_per_step, decode_sizes = [], []
         _sync(device)
         start = time.perf_counter()
-        seqs = [llm.add_request(prompt, params) for prompt, params in requests]
-        while not llm.is_finished():
-            stepped, is_prefill = llm.step()
-            used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
-            if not is_prefill and llm.config.enable_kv_cache:
-                decode_sizes.append(len(stepped))
-        _sync(device)
+        with TritonCompiles() as compiles:
+            seqs = [llm.add_request(prompt, params) for prompt, params in requests]
+            while not llm.is_finished():
+                stepped, is_prefill = llm.step()
+                used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
+                if not is_prefill and llm.config.enable_kv_cache:
+                    decode_sizes.append(len(stepped))
+            _sync(device)
         seconds = time.perf_counter() - start
+        if compiles.names:   # the run's time includes compiling these: say so
+            print(f"note: {compiles.summary()}", flush=True)
     kv_peak = kv_mean = None
     if llm.config.enable_kv_cache:
         mib_per_block = llm.model_runner.kv_bytes_per_block() / 2**20
@@ -166,7 +171,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
     run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
                    kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
                    blocks.num_prefix_hit_tokens - hits_before, sum(ttft) / len(ttft), max(ttft),
-                   [s.completion_token_ids for s in seqs])
+                   [s.completion_token_ids for s in seqs], compiles.names)
     llm.close()
     del llm, blocks
     _free_memory()
@@ -316,7 +321,8 @@ def _sampling_words(lesson: int) -> str:
 
 def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
-            "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s")
+            "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s",
+            "compiled_in_run")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 
