@@ -27,7 +27,7 @@ import tempfile
 
 import torch
 
-from aios.course import load_exercise, measure
+from aios.course import load_exercise, measure, report
 from aios.course.parallel import TOLERANCE, run_two_ranks
 from aios.course.plugin import pieces
 from aios.course.stages import stage_options, workload_sampling
@@ -80,8 +80,8 @@ def main(argv=None) -> int:
               f"against TP=1 with the engine's own:")
         runs = [measure.run_stage(LESSON, model, device, workload, replacements, whose),
                 measure.run_stage(LESSON - 1, model, device, workload, {}, "engine")]
-        results = measure._report(LESSON, workload, runs, device, model if args.model or device == "cuda"
-                                  else "random Qwen3, 4 heads, 1 KV head (written by run_lesson14.py)")
+        results = report._report(LESSON, workload, runs, device, model if args.model or device == "cuda"
+                                 else "random Qwen3, 4 heads, 1 KV head (written by run_lesson14.py)")
     if device == "cpu":
         print("TP=2 here is a CPU result (2 gloo processes sharing the cores), not the course's promise: "
               "~2,000 tok/s on 2 GPUs, not yet measured.")
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                    pieces=whose, tp_check=errors, tp_check_passed=True,
                    tp_measured_on=where, command=measure._command(LESSON, argv))
     if args.json:
-        measure._write_json(args.json, results)
+        report._write_json(args.json, results)
     return 0
 
 

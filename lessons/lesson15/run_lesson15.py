@@ -20,7 +20,7 @@ import sys
 import time
 
 from aios import LLM, SamplingParams
-from aios.course import measure
+from aios.course import measure, report
 from aios.course.exercise import REPO_ROOT, load_exercise
 from aios.course.serving import launch, probe, stop
 from aios.course.stages import stage_options
@@ -83,9 +83,9 @@ def main(argv=None) -> int:
                "itl_p50_ms": best["itl_p50_ms"], "itl_p99_ms": best["itl_p99_ms"],
                "offline_tok_s": offline, "previous_stage": None, "previous_tok_s": offline, "ratio": ratio,
                "stage": {**stage_options(13, device), "served_over": "HTTP (aios serve)"},
-               **measure._header(device, model), "command": measure._command(LESSON, argv)}
+               **report._header(device, model), "command": measure._command(LESSON, argv)}
     if args.json:
-        measure._write_json(args.json, results)
+        report._write_json(args.json, results)
     return 0
 
 
