@@ -6,9 +6,9 @@
 
 What it runs: `python -m aios.course.serve` (aios serve with your pieces
 plugged in) on a free loopback port, then streaming completion requests at a
-few concurrency levels through HTTP (benchmarks/serve.py's client), printing
-output tokens/s and the percentiles of time to first token (TTFT) and of the
-gaps between streamed chunks (ITL). Then the same requests' tokens offline
+few concurrency levels through HTTP (benchmarks/serve.py's client,
+benchmarks/serve_client.py), printing output tokens/s and the percentiles of
+time to first token (TTFT) and of the gaps between streamed chunks (ITL). Then the same requests' tokens offline
 (LLM.generate in this process, lesson 13's engine): what HTTP, JSON and the
 asyncio side cost on top.
 
@@ -16,8 +16,11 @@ A TODO still in your file stops the run with its one line (exit code 1).
 """
 import argparse
 import asyncio
+import random
 import sys
 import time
+
+import httpx
 
 from aios import LLM, SamplingParams
 from aios.course import measure, report
@@ -26,7 +29,8 @@ from aios.course.serving import launch, probe, stop
 from aios.course.stages import stage_options
 
 sys.path.insert(0, str(REPO_ROOT))
-from benchmarks import serve as bench  # noqa: E402
+from benchmarks.serve import print_table  # noqa: E402
+from benchmarks.serve_client import make_prompt, run_level  # noqa: E402
 
 LESSON = 15
 
@@ -51,8 +55,8 @@ def main(argv=None) -> int:
           f"{'solutions' if args.solution else 'lessons'}/lesson15/streaming.py plugged in ...", flush=True)
     proc, url = launch(args.solution, model, opts + ["--max-num-seqs", str(max(levels))])
     try:
-        served = bench.httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
-        rows = [asyncio.run(bench.run_level(url, served, c, num_requests, load)) for c in levels]
+        served = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
+        rows = [asyncio.run(run_level(url, served, c, num_requests, load)) for c in levels]
     except NotImplementedError as e:
         print(e, file=sys.stderr)
         return 1
@@ -60,14 +64,14 @@ def main(argv=None) -> int:
         stop(proc)
     print(f"\nstreaming completions through HTTP: {num_requests} requests per level, "
           f"{load.input_len} prompt words, {output_len} output tokens each ({device})")
-    bench.print_table(rows)
+    print_table(rows)
     if any(r["failed"] for r in rows):
         print(f"requests failed: {[r.get('errors') for r in rows]}", file=sys.stderr)
         return 1
     best = max(rows, key=lambda r: r["output_tokens_per_s"])
     # The same load offline, at the best level's batch: what the HTTP side costs.
     llm = LLM(model, **{**stage_options(13, device), "max_num_seqs": best["concurrency"]})
-    prompts = [bench.make_prompt(bench.random.Random(i), load) for i in range(num_requests)]
+    prompts = [make_prompt(random.Random(i), load) for i in range(num_requests)]
     params = SamplingParams(temperature=0.0, max_tokens=output_len, ignore_eos=True)
     llm.generate(prompts[:1], SamplingParams(temperature=0.0, max_tokens=2), use_tqdm=False)
     start = time.perf_counter()
