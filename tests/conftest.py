@@ -15,7 +15,12 @@ import os
 import pytest
 import torch
 
-from aios import LLM, SamplingParams
+# Without a GPU, Triton kernels run in Triton's CPU interpreter. Triton reads the
+# switch when it is first imported, and any test module may import it first.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from aios import LLM, SamplingParams  # noqa: E402
 
 TINY_VOCAB = 512
 
