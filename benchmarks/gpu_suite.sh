@@ -38,7 +38,8 @@ for part in "$@"; do
       run quick_tests python3 -m pytest -q -x tests/test_sampling_kernel.py tests/test_kernels.py -k "decode or sampl" ;;
     serve)     # the client spread over 4 processes, so that 128+ streams measure the server
       run serve_bench python3 benchmarks/serve.py --model "$MODEL" --concurrency 1,8,32,128,256 \
-        --input-len 256 --output-len 128 --client-processes 4 --json "$RES/serve.json" ;;
+        --input-len 256 --output-len 128 --client-processes 4 --json "$RES/serve.json"
+      python3 benchmarks/plot_serve.py "$RES/serve.json" -o "$RES/serve.png" ;;
     lessons)   # one part per lesson, so a lesson cut off by the limit loses only itself
       mkdir -p "$RES/lesson-results"
       for n in ${LESSONS:-1 2 3 4 5 6 7 8 9 10 11 12 13 15}; do
