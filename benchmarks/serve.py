@@ -25,11 +25,9 @@ import ipaddress
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,6 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 # The requests, their timings and percentiles: benchmarks/serve_client.py.
+from aios.utils.server_process import free_port, stop, wait_healthy  # noqa: E402
 from benchmarks.serve_client import run_level  # noqa: E402
 
 
@@ -57,12 +56,6 @@ def check_loopback(url: str) -> None:
                          f"this benchmark only targets servers on this machine")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(model: str, server_args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "aios.cli", "serve"]
@@ -72,29 +65,6 @@ def start_server(model: str, server_args: str) -> tuple[subprocess.Popen, str]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     print(f"starting: {' '.join(cmd)}", file=sys.stderr)
     return subprocess.Popen(cmd, cwd=root), f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(proc: subprocess.Popen | None, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"error: the server exited with code {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"error: no healthy server at {url} after {timeout:.0f} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # ---------------------------------------------------------------- results ---
@@ -161,7 +131,10 @@ def main(argv=None) -> int:
         proc, url = start_server(args.model, args.server_args)
     check_loopback(url)
     try:
-        wait_healthy(proc, url, timeout=900 if proc else 10)
+        try:
+            wait_healthy(proc, url, timeout=900 if proc else 10)
+        except RuntimeError as e:
+            raise SystemExit(f"error: {e}")
         model = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
         warmup = argparse.Namespace(**{**vars(args), "output_len": 4})
         asyncio.run(run_level(url, model, 1, 1, warmup))     # load code paths once
@@ -172,7 +145,7 @@ def main(argv=None) -> int:
             print(f"concurrency {level}: done in {rows[-1]['duration_s']:.1f} s", file=sys.stderr)
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop(proc)
     print(f"\n{model} at {url}: prompts ~{args.input_len} words, {args.output_len} output tokens")
     print_table(rows)
     if args.json:

@@ -13,20 +13,15 @@ A TODO stub (NotImplementedError) in a rank is raised again here with its
 one line, so the checks and the run script report it as the other lessons do.
 """
 import os
-import socket
 import tempfile
 
 import torch
 import torch.multiprocessing as mp
 
+from aios.utils.server_process import free_port
+
 WORLD = 2
 IN, OUT, VOCAB, TOKENS = 64, 96, 50, 7   # a vocabulary that 2 ranks do not split evenly
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _weights():
@@ -79,7 +74,7 @@ def _rank(rank: int, port: int, solution: bool, out_dir: str) -> None:
 def run_two_ranks(solution: bool) -> dict[str, float]:
     """Run the check in two processes; -> {check: max abs error}. Raises what a rank raised."""
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.start_processes(_rank, args=(_free_port(), solution, out_dir), nprocs=WORLD,
+        mp.start_processes(_rank, args=(free_port(), solution, out_dir), nprocs=WORLD,
                            start_method="spawn", join=True)
         ranks = [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(WORLD)]
     for r in ranks:

@@ -3,14 +3,13 @@
     proc, url = launch(solution=False)      # python -m aios.course.serve ... ; waits for /health
     stop(proc)
 """
-import os
 import subprocess
 import sys
-import time
-
-import httpx
 
 from aios.course.exercise import REPO_ROOT
+from aios.utils.server_process import free_port, stop, wait_healthy
+
+__all__ = ["probe", "launch", "stop"]
 
 
 def probe(module) -> None:
@@ -33,13 +32,6 @@ def probe(module) -> None:
     asyncio.run(events())
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(solution: bool, model: str | None = None, options=(), timeout: float = 300):
     port = free_port()
     cmd = [sys.executable, "-m", "aios.course.serve", *(["--solution"] if solution else []),
@@ -47,24 +39,9 @@ def launch(solution: bool, model: str | None = None, options=(), timeout: float 
            "--log-level", "warning", *options]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop(proc)
-    raise RuntimeError(f"no healthy server at {url} after {timeout:.0f} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        wait_healthy(proc, url, timeout)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, url
