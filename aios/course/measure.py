@@ -38,7 +38,7 @@ from aios.course.checks import forward_logits
 from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
-from aios.course.report import _header, _report, _write_json
+from aios.course.report import run_header, report_runs, write_json
 from aios.course.stages import LESSONS, stage_options, workload_sampling
 from aios.utils.compile_watch import TritonCompiles
 
@@ -194,11 +194,11 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def _default_model(device: str) -> str | None:
+def default_model_for(device: str) -> str | None:
     return "random:Qwen3-0.6B" if device == "cuda" else None  # None: the embedded SmolLM2
 
 
-def _command(lesson: int, argv) -> str:
+def command_line(lesson: int, argv) -> str:
     script = f"lessons/lesson{lesson:02d}/run_lesson{lesson}.py"
     return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
 
@@ -223,9 +223,9 @@ def main(lesson: int, argv=None) -> int:
             raise  # not one of the course's TODO stubs
         print(e, file=sys.stderr)
         return 1
-    results["command"] = _command(lesson, argv)
+    results["command"] = command_line(lesson, argv)
     if args.json:
-        _write_json(args.json, results)
+        write_json(args.json, results)
     return 0
 
 
@@ -239,7 +239,7 @@ def _announce(lesson: int, exercise: str, solution: bool) -> None:
 # ------------------------------------------------------ lessons 3 to 8 -----
 def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     device = resolve_device(args.device)
-    model = args.model or _default_model(device)
+    model = args.model or default_model_for(device)
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
         workload = dataclasses.replace(workload, name=workload.name + "+shared-prefix",
@@ -248,7 +248,7 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
                       "solution" if args.solution else "yours")]
     if lesson - 1 >= 3:
         runs.append(run_stage(lesson - 1, model, device, workload, {}, "engine"))
-    results = _report(lesson, workload, runs, device, model)
+    results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)
     return results
@@ -258,7 +258,7 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
 def _compare_forward(lesson: int, args, replacements: dict) -> dict:
     """One forward pass and a short greedy generation, yours then the engine's."""
     device = resolve_device(args.device)
-    model = args.model or _default_model(device)
+    model = args.model or default_model_for(device)
     max_tokens = 4 if args.tiny else 24
     outcome = {}
     for name, plug in (("solution" if args.solution else "yours", replacements), ("engine", {})):
@@ -287,4 +287,4 @@ def _compare_forward(lesson: int, args, replacements: dict) -> dict:
             "pieces": "solution" if args.solution else "yours", "max_abs_logit_diff": diff,
             "same_greedy_tokens": same, "tok_s": mine_tps, "previous_stage": None,
             "previous_tok_s": None, "engine_tok_s": ref_tps, "ratio": None,
-            "stage": stage_options(lesson, device), **_header(device, model)}
+            "stage": stage_options(lesson, device), **run_header(device, model)}

@@ -21,7 +21,7 @@ if TYPE_CHECKING:   # only for the annotations: measure.py imports this file
     from aios.course.measure import StageRun, Workload
 
 
-def _header(device: str, model: str | None) -> dict:
+def run_header(device: str, model: str | None) -> dict:
     info = {"device": device, "model": model or "SmolLM2-135M-Instruct",
             "torch": torch.__version__, "date": datetime.date.today().isoformat()}
     if device == "cuda":
@@ -29,7 +29,7 @@ def _header(device: str, model: str | None) -> dict:
     return info
 
 
-def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
+def report_runs(lesson: int, workload: Workload, runs: list[StageRun], device: str, model: str | None) -> dict:
     shared = f"a shared {workload.shared_prefix}-token prefix + " if workload.shared_prefix else ""
     print(f"\nworkload '{workload.name}': prompts {shared}{workload.input_lens[0]}-{workload.input_lens[1]} tokens, "
           f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, "
@@ -46,7 +46,7 @@ def _report(lesson: int, workload: Workload, runs: list[StageRun], device: str, 
     results = {"lesson": lesson, "title": LESSONS[lesson].title, "promise": LESSONS[lesson].promise,
                "pieces": runs[0].pieces, "tok_s": runs[0].tok_s, "run": _run_dict(runs[0]),
                "previous_stage": None, "previous_tok_s": None, "ratio": None,
-               "workload": asdict(workload), **_header(device, model)}
+               "workload": asdict(workload), **run_header(device, model)}
     if len(runs) == 2:
         mine, before = runs
         ratio = mine.tok_s / before.tok_s
@@ -91,7 +91,7 @@ def _run_dict(run: StageRun) -> dict:
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 
-def _write_json(path: str, results: dict) -> None:
+def write_json(path: str, results: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=2)

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     whose = "solution" if args.solution else "yours"
     replacements = pieces(LESSON, load_exercise(LESSON, "tensor_parallel", solution=args.solution))
     with tempfile.TemporaryDirectory() as scratch:
-        model = args.model or (measure._default_model(device) if device == "cuda"
+        model = args.model or (measure.default_model_for(device) if device == "cuda"
                                else cpu_model(os.path.join(scratch, "qwen3-1kv"), args.tiny))
         workload = measure.WORKLOADS["tiny" if args.tiny else device]
         where = "2 GPUs (NCCL)" if device == "cuda" else "CPU, 2 gloo processes on the same cores"
@@ -80,16 +80,16 @@ def main(argv=None) -> int:
               f"against TP=1 with the engine's own:")
         runs = [measure.run_stage(LESSON, model, device, workload, replacements, whose),
                 measure.run_stage(LESSON - 1, model, device, workload, {}, "engine")]
-        results = report._report(LESSON, workload, runs, device, model if args.model or device == "cuda"
+        results = report.report_runs(LESSON, workload, runs, device, model if args.model or device == "cuda"
                                  else "random Qwen3, 4 heads, 1 KV head (written by run_lesson14.py)")
     if device == "cpu":
         print("TP=2 here is a CPU result (2 gloo processes sharing the cores), not the course's promise: "
               "~2,000 tok/s on 2 GPUs, not yet measured.")
     results.update(stage=stage_options(LESSON, device), sampling=workload_sampling(LESSON),
                    pieces=whose, tp_check=errors, tp_check_passed=True,
-                   tp_measured_on=where, command=measure._command(LESSON, argv))
+                   tp_measured_on=where, command=measure.command_line(LESSON, argv))
     if args.json:
-        report._write_json(args.json, results)
+        report.write_json(args.json, results)
     return 0
 
 

@@ -38,7 +38,7 @@ LESSON = 15
 def main(argv=None) -> int:
     args = measure.parse_args(LESSON, argv)
     device = measure.resolve_device(args.device)
-    model = args.model or measure._default_model(device)
+    model = args.model or measure.default_model_for(device)
     module = load_exercise(LESSON, "streaming", solution=args.solution)
     try:
         probe(module)       # a TODO left: its one line, before a server starts
@@ -87,9 +87,9 @@ def main(argv=None) -> int:
                "itl_p50_ms": best["itl_p50_ms"], "itl_p99_ms": best["itl_p99_ms"],
                "offline_tok_s": offline, "previous_stage": None, "previous_tok_s": offline, "ratio": ratio,
                "stage": {**stage_options(13, device), "served_over": "HTTP (aios serve)"},
-               **report._header(device, model), "command": measure._command(LESSON, argv)}
+               **report.run_header(device, model), "command": measure.command_line(LESSON, argv)}
     if args.json:
-        report._write_json(args.json, results)
+        report.write_json(args.json, results)
     return 0
 
 
