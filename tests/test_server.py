@@ -10,6 +10,7 @@ server is stopped at the end, whatever happened.
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
