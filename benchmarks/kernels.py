@@ -15,7 +15,9 @@ the L2 cache between runs, so every run reads from HBM):
     through block tables (a full prefix-cache layout), with torch's SDPA as
     a yardstick;
   * RMSNorm (+residual), SiLU-and-mul, rotary and store_kvcache against
-    their PyTorch references.
+    their PyTorch references; Qwen3's fused q/k-norm + rotary against the
+    three Triton kernels it replaces (q norm, k norm, rotary). At 32 tokens
+    (a decode step's batch) these kernels are bound by launch, not bytes.
 
 --sweep also times a few tile configurations of the attention kernels (for
 tuning the defaults in aios/kernels/{decode,prefill}_attention.py).
@@ -192,9 +194,10 @@ def bench_prefill(report, sweep, batch=8, seqlen=4096):
 
 
 # ---------------------------------------------------------------- pointwise --
-def bench_pointwise(report, tokens_list=(256, 8192)):
-    from aios.kernels.reference import (rms_norm_ref, rotary_ref, silu_and_mul_ref,
-                                        store_kvcache_ref)
+def bench_pointwise(report, tokens_list=(32, 256, 8192)):
+    from aios.kernels.qk_norm_rotary import qk_norm_rotary
+    from aios.kernels.reference import (qk_norm_rotary_ref, rms_norm_ref, rotary_ref,
+                                        silu_and_mul_ref, store_kvcache_ref)
     from aios.kernels.rms_norm import rms_norm
     from aios.kernels.rotary import rotary
     from aios.kernels.silu_and_mul import silu_and_mul
@@ -202,10 +205,10 @@ def bench_pointwise(report, tokens_list=(256, 8192)):
     print(f"\npointwise kernels (hidden {HIDDEN}, intermediate {INTERMEDIATE}, {DTYPE})", flush=True)
     dev, B = DEVICE, BYTES[DTYPE]
 
-    def row(name, n, fused, ref, nbytes):
+    def row(name, n, fused, ref, nbytes, baseline="torch"):
         t_fused, t_ref = bench(fused), bench(ref)
         report.add(kernel=name, tokens=n, us=t_fused * 1e3, torch_us=t_ref * 1e3,
-                   speedup=t_ref / t_fused, GBps=nbytes / t_fused / 1e6)
+                   baseline=baseline, speedup=t_ref / t_fused, GBps=nbytes / t_fused / 1e6)
 
     for n in tokens_list:
         x = torch.randn(n, HIDDEN, device=dev, dtype=DTYPE)
@@ -236,6 +239,19 @@ def bench_pointwise(report, tokens_list=(256, 8192)):
         row("rotary (in place)", n, lambda: rotary(positions, q, k, cache),
             lambda: rotary_ref(positions, q, k, cache), 2 * n * (HEADS + KV_HEADS) * HEAD_DIM * B)
 
+        qw = 1 + 0.1 * torch.randn(HEAD_DIM, device=dev, dtype=DTYPE)
+        kw = 1 + 0.1 * torch.randn(HEAD_DIM, device=dev, dtype=DTYPE)
+        q_ref, k_ref = qk_norm_rotary_ref(positions, q.float(), k.float(), qw.float(), kw.float(),
+                                          1e-6, cache)
+        q2, k2 = qk_norm_rotary(positions, q.clone(), k.clone(), qw, kw, 1e-6, cache)
+        report.check(f"qk_norm_rotary q n={n}", q2, q_ref)
+        report.check(f"qk_norm_rotary k n={n}", k2, k_ref)
+
+        def three_kernels():  # what a layer ran before the fusion
+            rotary(positions, rms_norm(q, qw, 1e-6), rms_norm(k, kw, 1e-6), cache)
+        row("qk_norm+rotary (fused)", n, lambda: qk_norm_rotary(positions, q, k, qw, kw, 1e-6, cache),
+            three_kernels, 2 * n * (HEADS + KV_HEADS) * HEAD_DIM * B, baseline="3 kernels")
+
         block_size = 16
         num_blocks = n // block_size + 1
         kc = torch.zeros(num_blocks, block_size, KV_HEADS, HEAD_DIM, device=dev, dtype=DTYPE)
@@ -261,7 +277,8 @@ def print_table(rows):
         elif "prefill" in kern or "sdpa" in kern:
             print(f"{kern:28s} {r['config']:<52s} {r['ms']:9.3f} ms {r['TFLOPs']:8.1f} TFLOP/s")
         else:
-            print(f"{kern:28s} n={r['tokens']:<6d} triton {r['us']:8.1f} us  torch {r['torch_us']:8.1f} us"
+            print(f"{kern:28s} n={r['tokens']:<6d} triton {r['us']:8.1f} us  "
+                  f"{r.get('baseline', 'torch')} {r['torch_us']:8.1f} us"
                   f"  x{r['speedup']:5.2f}  {r['GBps']:7.0f} GB/s")
     print("=" * 100)
 

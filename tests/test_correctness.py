@@ -156,3 +156,29 @@ def test_prompt_logits_via_prepare_prefill(tiny_qwen3_dir):
         with torch.inference_mode():
             ref = hf_model(torch.tensor([p])).logits[0, -1]
         torch.testing.assert_close(row, ref, atol=TINY_LOGITS_ATOL, rtol=0)
+
+
+def test_gpu_layer_kernels_match_transformers(tiny_qwen3_dir):
+    """The model with the layer kernels a GPU runs (fused RMSNorm, SiLU-and-mul,
+    and q/k-norm + RoPE in one kernel; here in Triton's CPU interpreter) still
+    computes transformers' prompt logits."""
+    hf_model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).float().eval()
+    llm = LLM(tiny_qwen3_dir)
+    runner = llm.model_runner
+    runner._use_triton_layer_kernels()
+    attn = runner.model.model.layers[0].self_attn
+    assert attn.fused_qk_norm_rotary is not None, "Qwen3 must take the fused q/k-norm path"
+    prompts = random_prompts([5, 40], seed=6)
+    for p in prompts:
+        llm.add_request(p, greedy(1))
+    seqs, _ = llm.scheduler.schedule()
+    with torch.inference_mode():
+        logits = runner.run_model(*runner.prepare_prefill(seqs), True)
+    from aios.utils.context import reset_context
+    reset_context()
+    for seq in seqs:
+        llm.abort(seq)
+    for row, p in zip(logits, prompts):
+        with torch.inference_mode():
+            ref = hf_model(torch.tensor([p])).logits[0, -1]
+        torch.testing.assert_close(row, ref, atol=TINY_LOGITS_ATOL, rtol=0)

@@ -26,9 +26,10 @@ from aios.backends.torch_backend import TorchBackend  # noqa: E402
 from aios.backends.triton_backend import TritonBackend  # noqa: E402
 from aios.kernels.decode_attention import decode_attention  # noqa: E402
 from aios.kernels.prefill_attention import prefill_attention  # noqa: E402
+from aios.kernels.qk_norm_rotary import qk_norm_rotary  # noqa: E402
 from aios.kernels.reference import (decode_attention_ref, prefill_attention_ref,  # noqa: E402
-                                    rms_norm_ref, rotary_ref, silu_and_mul_ref,
-                                    store_kvcache_ref)
+                                    qk_norm_rotary_ref, rms_norm_ref, rotary_ref,
+                                    silu_and_mul_ref, store_kvcache_ref)
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.rotary import rotary  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
@@ -190,6 +191,39 @@ def test_rotary(dtype, n, heads, kv_heads, head_dim):
     assert q_out.data_ptr() == q.data_ptr() and k_out.data_ptr() == k.data_ptr(), "in place"
     check(q, q_ref, dtype)
     check(k, k_ref, dtype)
+
+
+# ----------------------------------------------------------- qk_norm_rotary --
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,heads,kv_heads,head_dim", [(1, 2, 1, 64), (13, 16, 8, 128), (6, 9, 3, 32)])
+def test_qk_norm_rotary(dtype, n, heads, kv_heads, head_dim):
+    cache = _cos_sin_cache(4096, head_dim)
+    positions = torch.randint(0, 4096, (n,), device=DEVICE)
+    qkv = 3 * randn(n, (heads + 2 * kv_heads) * head_dim, dtype=dtype)
+    q = qkv[:, :heads * head_dim].view(n, heads, head_dim)
+    k = qkv[:, heads * head_dim:(heads + kv_heads) * head_dim].view(n, kv_heads, head_dim)
+    v_before = qkv[:, (heads + kv_heads) * head_dim:].clone()
+    q_w, k_w = (1 + 0.1 * randn(head_dim)).to(dtype), (1 + 0.1 * randn(head_dim)).to(dtype)
+    q_ref, k_ref = qk_norm_rotary_ref(positions, q.float(), k.float(), q_w.float(), k_w.float(),
+                                      1e-6, cache)
+    q_out, k_out = qk_norm_rotary(positions, q, k, q_w, k_w, 1e-6, cache)
+    assert q_out.data_ptr() == q.data_ptr() and k_out.data_ptr() == k.data_ptr(), "in place"
+    check(q, q_ref, dtype)
+    check(k, k_ref, dtype)
+    assert torch.equal(qkv[:, (heads + kv_heads) * head_dim:], v_before), "v must be untouched"
+
+
+@pytest.mark.skipif(not CUDA, reason="the CPU interpreter truncates float32 -> bfloat16 "
+                                     "instead of rounding to nearest")
+def test_qk_norm_rotary_rounds_like_the_layers():
+    """bf16: the fused kernel rounds where RMSNorm and RoPE round, one after the other."""
+    cache = _cos_sin_cache(4096, 128)
+    positions = torch.randint(0, 4096, (64,), device=DEVICE)
+    q, k = randn(64, 16, 128, dtype=torch.bfloat16), randn(64, 8, 128, dtype=torch.bfloat16)
+    q_w, k_w = randn(128, dtype=torch.bfloat16), randn(128, dtype=torch.bfloat16)
+    q_ref, k_ref = qk_norm_rotary_ref(positions, q, k, q_w, k_w, 1e-6, cache)
+    qk_norm_rotary(positions, q, k, q_w, k_w, 1e-6, cache)
+    assert rel_err(q, q_ref) < 4e-3 and rel_err(k, k_ref) < 4e-3
 
 
 # -------------------------------------------------------- prefill attention --

@@ -72,16 +72,20 @@ class ModelRunner:
 
     def _use_triton_layer_kernels(self) -> None:
         """Swap the layers' PyTorch references for the fused Triton kernels."""
+        from aios.kernels.qk_norm_rotary import qk_norm_rotary
         from aios.kernels.rms_norm import rms_norm
         from aios.kernels.rotary import rotary
         from aios.kernels.silu_and_mul import silu_and_mul
         from aios.layers.activation import SiluAndMul
         from aios.layers.layernorm import RMSNorm
         from aios.layers.rotary_embedding import RotaryEmbedding
+        from aios.models.qwen3 import Qwen3Attention
         kernels = {RMSNorm: rms_norm, SiluAndMul: silu_and_mul, RotaryEmbedding: rotary}
         for module in self.model.modules():
             if type(module) in kernels:
                 module.impl = kernels[type(module)]
+            elif isinstance(module, Qwen3Attention):   # Llama and Qwen2 use it too
+                module.fused_qk_norm_rotary = qk_norm_rotary
         from aios.kernels.sampling import gumbel_sample
         self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)
 

@@ -163,6 +163,13 @@ def rotary_ref(positions, q, k, cos_sin_cache):
     return rotate(q), rotate(k)
 
 
+def qk_norm_rotary_ref(positions, q, k, q_weight, k_weight, eps, cos_sin_cache):
+    """Qwen3's per-head q/k RMSNorm, then the rotary embedding (what
+    aios/kernels/qk_norm_rotary.py fuses). Shapes as rotary_ref; weights: [D]."""
+    return rotary_ref(positions, rms_norm_ref(q, q_weight, eps),
+                      rms_norm_ref(k, k_weight, eps), cos_sin_cache)
+
+
 # ---------------------------------------------------------------- sampling ---
 # The noise of sampling is a counter, not a random stream: E[b, v] is a pure
 # function of (seed, position, token id). aios/layers/sampler.py says why.

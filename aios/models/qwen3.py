@@ -30,6 +30,10 @@ def rope_settings(config) -> tuple[float, dict | None]:
 
 
 class Qwen3Attention(nn.Module):
+    # On a GPU the model runner sets this to a kernel that does q_norm, k_norm
+    # and RoPE in one launch (aios/kernels/qk_norm_rotary.py); None = the layers.
+    fused_qk_norm_rotary = None
+
     def __init__(self, config, qkv_bias: bool, qk_norm: bool):
         super().__init__()
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -52,11 +56,18 @@ class Qwen3Attention(nn.Module):
         q = q.view(-1, self.num_heads, self.head_dim)
         k = k.view(-1, self.num_kv_heads, self.head_dim)
         v = v.view(-1, self.num_kv_heads, self.head_dim)
-        if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = self.rotary_emb(positions, q, k)
+        q, k = self.norm_and_rotate(positions, q, k)
         out = self.attn(q, k, v)                                      # [N, H, D]
         return self.o_proj(out.flatten(1))
+
+    def norm_and_rotate(self, positions, q, k):
+        """Qwen3's q/k norm (per head, over D), then RoPE."""
+        if self.qk_norm and self.fused_qk_norm_rotary is not None:
+            return self.fused_qk_norm_rotary(positions, q, k, self.q_norm.weight, self.k_norm.weight,
+                                             self.q_norm.eps, self.rotary_emb.cos_sin_cache)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return self.rotary_emb(positions, q, k)
 
 
 class Qwen3MLP(nn.Module):
