@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-warmup", action="store_true")
     p.add_argument("--compare-hf", action="store_true",
                    help="also run Hugging Face transformers on the same workload, for the ratio")
+    p.add_argument("--hf-runs", default="static,continuous",
+                   help="with --compare-hf: which transformers runs, comma-separated "
+                        "(static = generate on batches of 32, continuous = generate_batch)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     add_engine_args(p)
     return p.parse_args(argv)
@@ -82,6 +85,10 @@ def main(argv=None) -> int:
     if args.model is None and torch.cuda.is_available() and args.device != "cpu":
         args.model = "random:Qwen3-0.6B"
     workload = workload_from_args(args)
+    hf_runs = [r.strip() for r in args.hf_runs.split(",") if r.strip()]
+    if not set(hf_runs) <= {"static", "continuous"}:
+        print(f"error: --hf-runs takes static and/or continuous, got {args.hf_runs!r}", file=sys.stderr)
+        return 2
     try:
         llm = LLM(args.model, **engine_kwargs(args))
     except ValueError as e:
@@ -99,7 +106,7 @@ def main(argv=None) -> int:
     if args.compare_hf:
         from benchmarks.hf_baseline import run_hf
         del llm  # free its KV cache for transformers
-        results += run_hf(config, prompts, params)
+        results += run_hf(config, prompts, params, runs=hf_runs)
     report(results, workload, config, args.json)
     return 0
 

@@ -59,7 +59,7 @@ for part in "$@"; do
     torch)
       run table-torch-eager python3 benchmark.py --model "$MODEL" --workload table --attention-backend torch --json "$RES/table-torch-eager.json" ;;
     hf)
-      run table-hf python3 benchmark.py --model "$MODEL" --workload table --compare-hf --json "$RES/table-hf.json" ;;
+      run table-hf python3 benchmark.py --model "$MODEL" --workload table --compare-hf --hf-runs "${HF_RUNS:-static,continuous}" --json "$RES/table-hf.json" ;;
     hf-nano)
       run nano-hf python3 benchmark.py --model "$MODEL" --workload nano --compare-hf --json "$RES/nano-hf.json" ;;
     *)

@@ -30,3 +30,24 @@ def test_built_workload_has_the_requested_lengths():
     assert len(prompts) == 5
     assert all(16 <= len(p) <= 64 for p in prompts)
     assert all(16 <= sp.max_tokens <= 32 and sp.ignore_eos for sp in params)
+
+
+def test_compare_hf_runs_the_transformers_baseline_asked_for(tiny_qwen3_dir, tmp_path):
+    """One process, same workload: aios, then transformers' static generate, and the ratio."""
+    import json
+
+    from benchmark import main
+    out = tmp_path / "r.json"
+    assert main(["--model", tiny_qwen3_dir, "--device", "cpu", "--workload", "small",
+                 "--num-seqs", "3", "--max-output-len", "20", "--compare-hf",
+                 "--hf-runs", "static", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["engine"] for r in results] == ["aios", "hf generate (batch 32)"]
+    # Both count the tokens the workload asked for, so the ratio compares like with like.
+    assert results[0]["output_tokens"] == results[1]["output_tokens"]
+
+
+def test_unknown_hf_run_is_refused(capsys):
+    from benchmark import main
+    assert main(["--workload", "small", "--hf-runs", "static,beam"]) == 2
+    assert "--hf-runs takes static and/or continuous" in capsys.readouterr().err
