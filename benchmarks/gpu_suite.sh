@@ -34,6 +34,10 @@ for part in "$@"; do
     kernels)
       run kernel_tests python3 -m pytest -q -x tests/test_kernels.py
       run kernel_bench python3 benchmarks/kernels.py --json "$RES/kernels.json" ;;
+    pointwise)  # the small kernels only (fused layers), with their correctness checks
+      run pointwise_bench python3 benchmarks/kernels.py --only pointwise --json "$RES/pointwise.json" ;;
+    profile)    # host phases, the kernel table and a per-batch-size timeline of `table`
+      run profile_table python3 benchmarks/profile_step.py --model "$MODEL" --workload table --timeline ;;
     quicktests)
       run quick_tests python3 -m pytest -q -x tests/test_sampling_kernel.py tests/test_kernels.py -k "decode or sampl" ;;
     serve)     # the client spread over 4 processes, so that 128+ streams measure the server
@@ -51,6 +55,10 @@ for part in "$@"; do
       run lesson_profile python3 benchmarks/profile_lesson.py --lessons 3,4,6,8,9,10,11 ;;
     tp1)
       run tp1_check python3 benchmarks/tp_check.py --model "$MODEL" --workload table ;;
+    graphs)     # engine rows with CUDA graphs only
+      for wl in table nano; do
+        run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"
+      done ;;
     engine)
       for wl in table nano; do
         run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"
