@@ -219,3 +219,27 @@ def test_stop_token_ids_and_max_tokens(default_llm, free_runs):
     assert out["finish_reason"] == "stop" and out["token_ids"][-1] == im_end
     assert "<|im_end|>" not in out["text"] and out["text"].startswith(free["text"][:10])
     assert_all_blocks_free(default_llm)
+
+
+def test_sampling_inputs_keep_their_buffers_whatever_the_batch():
+    """The sampler's per-row inputs sit at the same aligned addresses at every batch
+    size: Triton compiles a kernel variant per pointer alignment, and a fresh [2, B]
+    tensor's second row was 16-byte aligned for even B only (a compile mid-run)."""
+    from aios.engine.sampling_inputs import SamplingInputs
+    from aios.engine.sequence import Sequence
+    inputs = SamplingInputs(max_num_seqs=8, vocab_size=V, device=torch.device("cpu"))
+    addresses = set()
+    for batch in (1, 2, 3, 7):
+        seqs = [Sequence([1] * (i + 3), SamplingParams(temperature=0.5 * i, seed=100 + i), 16, 64)
+                for i in range(batch)]
+        got = inputs.load(seqs)
+        assert got["temperatures"].tolist() == pytest.approx([0.0] + [0.5 * i for i in range(1, batch)])
+        assert got["seeds"].tolist() == [100 + i for i in range(batch)]
+        assert got["positions"].tolist() == [i + 3 for i in range(batch)]
+        assert "top_ks" not in got
+        for name in ("temperatures", "seeds", "positions"):
+            assert got[name].data_ptr() % 16 == 0
+        addresses.add(tuple(got[n].data_ptr() for n in ("temperatures", "seeds", "positions")))
+    assert len(addresses) == 1
+    top = inputs.load([Sequence([1, 2], SamplingParams(temperature=1.0, top_k=5, seed=1), 16, 64)])
+    assert top["top_ks"].tolist() == [5] and top["top_rows"].tolist() == [0]

@@ -7,7 +7,6 @@ that numpy fills in place, and device twins that one asynchronous copy each
 updates. The CUDA graphs (cuda_graph.py) are captured reading these very
 device buffers, so a replay needs no further copies.
 """
-import numpy as np
 import torch
 
 from aios.engine import paging

@@ -16,6 +16,7 @@ from aios.config import Config
 from aios.engine import paging
 from aios.engine.cuda_graph import CUDAGraphRunner
 from aios.engine.decode_inputs import DecodeInputs
+from aios.engine.sampling_inputs import SamplingInputs
 from aios.engine.sequence import Sequence
 from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
@@ -48,6 +49,7 @@ class ModelRunner:
             self._use_triton_layer_kernels()
         self.num_kv_blocks = self._allocate_kv_cache()
         self.decode_inputs = DecodeInputs(config.max_num_seqs, self.max_blocks_per_seq, self.device)
+        self.sampling_inputs = SamplingInputs(config.max_num_seqs, self.hf_config.vocab_size, self.device)
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
@@ -187,24 +189,7 @@ class ModelRunner:
         return self.decode_inputs.load(seqs, self.block_size, padded or len(seqs))
 
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
-        params = [seq.sampling_params for seq in seqs]
-        vocab = self.hf_config.vocab_size
-        temperatures = [0.0 if p.greedy else max(p.temperature, 1e-5) for p in params]
-        # Every row's noise is a function of (its seed, the position sampled,
-        # token id): the same whatever batch the sequence is in (Sampler).
-        # Only a seed's low 32 bits count.
-        seeds = [seq.sampling_seed & 0xFFFFFFFF for seq in seqs]
-        counter = self._tensor([seeds, [len(seq) for seq in seqs]], torch.long)  # [2, B]
-        inputs = {"temperatures": self._tensor(temperatures, torch.float32),
-                  "seeds": counter[0], "positions": counter[1]}
-        top_rows = [i for i, p in enumerate(params)
-                    if not p.greedy and (p.top_k > 0 or p.top_p < 1)]
-        if top_rows:  # only these rows are sorted
-            inputs["top_ks"] = self._tensor([p.top_k if p.top_k > 0 else vocab for p in params],
-                                            torch.long)
-            inputs["top_ps"] = self._tensor([p.top_p for p in params], torch.float32)
-            inputs["top_rows"] = self._tensor(top_rows, torch.long)
-        return inputs
+        return self.sampling_inputs.load(seqs)
 
     # ------------------------------------------------------------------ run --
     @torch.inference_mode()

@@ -62,7 +62,7 @@ BLOCK = 1024               # tokens per tile: 8 per thread with 4 warps
 NUM_WARPS = 4
 PROGRAMS_PER_SM = 4
 MIN_SPLIT_TOKENS = 1024
-MAX_SPLITS = 1024          # the merge kernel reads a row's splits in one tile
+MAX_SPLITS = 1024          # the merge kernel reads a row's splits in one tile (a power of 2)
 
 _TWO_POW_M32 = tl.constexpr(2.0**-32)
 _SERIES_BELOW = tl.constexpr(2**27)    # 1 - U < 2^-5: E from the series
@@ -167,7 +167,9 @@ def _sample_split_kernel(
         tl.store(part_id_ptr + slot, top_id)
 
 
-@triton.jit
+# num_splits changes with the batch size: unspecialized, one compiled kernel
+# serves every batch (a compile in the middle of serving costs ~0.2 s).
+@triton.jit(do_not_specialize=["num_splits"])
 def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, num_splits,
                          BLOCK_S: tl.constexpr):
     """out[row] = the id of the best split's best (the lowest id on ties)."""
@@ -240,6 +242,6 @@ def gumbel_sample(logits, temperatures, seeds, positions, *, split_tokens=None,
     if not direct:
         _sample_merge_kernel[(batch,)](
             part_score, part_id, out, num_splits,
-            BLOCK_S=triton.next_power_of_2(num_splits), num_warps=1,
+            BLOCK_S=MAX_SPLITS, num_warps=4,   # one tile size for every batch: see above
         )
     return out
