@@ -37,7 +37,10 @@ for part in "$@"; do
     pointwise)  # the small kernels only (fused layers), with their correctness checks
       run pointwise_bench python3 benchmarks/kernels.py --only pointwise --json "$RES/pointwise.json" ;;
     profile)    # host phases, the kernel table and a per-batch-size timeline of `table`
-      run profile_table python3 benchmarks/profile_step.py --model "$MODEL" --workload table --timeline ;;
+      run profile_table python3 benchmarks/profile_step.py --model "$MODEL" --workload table --timeline
+      for b in ${PROFILE_BATCHES:-4 32}; do
+        run "profile_b$b" python3 benchmarks/profile_step.py --model "$MODEL" --workload table --batch "$b"
+      done ;;
     quicktests)
       run quick_tests python3 -m pytest -q -x tests/test_sampling_kernel.py tests/test_kernels.py -k "decode or sampl" ;;
     serve)     # the client spread over 4 processes, so that 128+ streams measure the server

@@ -9,6 +9,7 @@ for a window of decode steps, with the GPU's busy time against the wall time.
 """
 import argparse
 import collections
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -66,10 +67,15 @@ def main():
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--profile-steps", type=int, default=30)
     p.add_argument("--timeline", action="store_true", help="time every step of the whole workload")
+    p.add_argument("--batch", type=int, help="profile decode steps at this batch size: the "
+                   "workload's first BATCH requests, each generating 512 tokens")
     args = p.parse_args()
     llm = LLM(args.model, enforce_eager=args.enforce_eager)
-    prompts, params = WORKLOADS[args.workload].build(llm.config.hf_config.vocab_size,
-                                                     llm.config.max_model_len)
+    workload = WORKLOADS[args.workload]
+    if args.batch:
+        workload = dataclasses.replace(workload, num_seqs=args.batch, min_output_len=512,
+                                       max_output_len=512)
+    prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)
     if args.timeline:
         return timeline(llm, prompts, params)
     for prompt, param in zip(prompts, params):
