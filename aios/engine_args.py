@@ -20,6 +20,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     g.add_argument("--attention-backend", default="auto", choices=BACKENDS)
     g.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
+    g.add_argument("--async-scheduling", action=argparse.BooleanOptionalAction, default=None,
+                   help="plan each step while the GPU runs the last one (default: on for one GPU)")
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--tensor-parallel-size", "--tp", type=int, default=1, dest="tensor_parallel_size")
 
@@ -32,4 +34,5 @@ def engine_kwargs(args: argparse.Namespace) -> dict:
                 gpu_memory_utilization=args.gpu_memory_utilization,
                 attention_backend=args.attention_backend, enforce_eager=args.enforce_eager,
                 enable_prefix_caching=not args.no_prefix_caching,
+                async_scheduling=args.async_scheduling,
                 tensor_parallel_size=args.tensor_parallel_size)

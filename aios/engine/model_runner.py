@@ -50,6 +50,7 @@ class ModelRunner:
         self.num_kv_blocks = self._allocate_kv_cache()
         self.decode_inputs = DecodeInputs(config.max_num_seqs, self.max_blocks_per_seq, self.device)
         self.sampling_inputs = SamplingInputs(config.max_num_seqs, self.hf_config.vocab_size, self.device)
+        self.last_step: StepOutput | None = None
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
@@ -191,20 +192,41 @@ class ModelRunner:
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
         return self.sampling_inputs.load(seqs)
 
+    def take_pending_tokens(self, seqs: list[Sequence], input_ids: torch.Tensor) -> None:
+        """Async scheduling: a row whose newest token is still pending reads it
+        from the last step's output, on the device (the host does not have it)."""
+        rows = self.last_step.rows if self.last_step else {}
+        pending = [(i, rows[seq.seq_id]) for i, seq in enumerate(seqs) if seq.num_pending_tokens]
+        if not pending:
+            return
+        dst, src = zip(*pending)
+        if dst == src == tuple(range(len(dst))):   # the last step's first rows: one copy
+            input_ids[:len(dst)].copy_(self.last_step.sampled[:len(dst)])
+        else:
+            index = self._tensor([dst, src], torch.long)
+            input_ids[index[0]] = self.last_step.sampled[index[1]]
+
     # ------------------------------------------------------------------ run --
-    @torch.inference_mode()
     def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
+        """Run one step; wait for and return its tokens, one per sequence."""
+        return self.launch(seqs, is_prefill).token_ids()
+
+    @torch.inference_mode()
+    def launch(self, seqs: list[Sequence], is_prefill: bool) -> "StepOutput":
+        """Queue one step on the device and return without waiting for it."""
         if not self.config.enable_kv_cache:
             is_prefill = True  # no cache: run the whole sequence again, every step
         if self.send_step_to_workers is not None:
             self.send_step_to_workers(seqs, is_prefill)
         prepare = self.prepare_prefill if is_prefill else self.prepare_decode
         input_ids, positions = prepare(seqs)
+        if not is_prefill:
+            self.take_pending_tokens(seqs, input_ids)
         sampling = self.prepare_sampling(seqs)
         logits = self.run_model(input_ids, positions, is_prefill)
-        token_ids = self.sampler(logits, **sampling).tolist()
+        self.last_step = StepOutput(seqs, self.sampler(logits, **sampling))
         reset_context()
-        return token_ids
+        return self.last_step
 
     def run_model(self, input_ids, positions, is_prefill: bool) -> torch.Tensor:
         if not is_prefill and self.graph_runner and self.graph_runner.padded_size(input_ids.shape[0]):
@@ -212,3 +234,29 @@ class ModelRunner:
         else:
             hidden = self.model(input_ids, positions)
         return self.model.compute_logits(hidden)
+
+
+class StepOutput:
+    """The tokens a step sampled: on the device at once, on the host once read.
+
+    The copy to the host is queued behind the step; token_ids() waits for it.
+    That wait is the step's one host-device sync.
+    """
+
+    def __init__(self, seqs: list[Sequence], sampled: torch.Tensor):
+        self.rows = {seq.seq_id: i for i, seq in enumerate(seqs)}
+        self.sampled = sampled                                    # [B] int64, on the device
+        self.ready = None
+        if sampled.is_cuda:
+            self.host = torch.empty(sampled.shape, dtype=sampled.dtype, pin_memory=True)
+            self.host.copy_(sampled, non_blocking=True)
+            self.ready = torch.cuda.Event()
+            self.ready.record()
+        else:
+            self.host = sampled
+
+    def token_ids(self) -> list[int]:
+        if self.ready is not None:
+            self.ready.synchronize()
+        return self.host.tolist()
+

@@ -99,6 +99,12 @@ class Scheduler:
             return "length"
         return None
 
+    def set_aside(self, seq: Sequence) -> None:
+        """Async scheduling: the token now in flight is seq's last by its length
+        limit, so it must not be scheduled again. It stays RUNNING, holding its
+        blocks, until postprocess reads that token and finishes it."""
+        self.running.remove(seq)
+
     def finish(self, seq: Sequence, reason: str) -> None:
         """Retire a sequence (done, stopped by a stop string, or aborted)."""
         if seq.is_finished:

@@ -37,6 +37,10 @@ class Sequence:
         self.max_len = max_len                  # prompt + output never exceeds this
         self.block_table: list[int] = []        # physical KV blocks, in order
         self.num_cached_tokens = 0              # prefix tokens found in the cache
+        # Async scheduling: a token sampled on the GPU but not read back yet
+        # (0 or 1). It counts in len(seq), the length the next step computes
+        # with, but it is not in token_ids until the engine reads it.
+        self.num_pending_tokens = 0
         self.finish_reason: str | None = None   # "stop", "length" or "abort"
         self.streams_text = False               # text decoded as tokens arrive?
         self.output_text = ""                   # that text, when streams_text
@@ -44,7 +48,7 @@ class Sequence:
         self.first_token_time: float | None = None
 
     def __len__(self) -> int:
-        return len(self.token_ids)
+        return len(self.token_ids) + self.num_pending_tokens
 
     @property
     def is_finished(self) -> bool:
@@ -69,7 +73,7 @@ class Sequence:
     @property
     def num_blocks(self) -> int:
         """Blocks needed to hold every token so far."""
-        return (len(self.token_ids) + self.block_size - 1) // self.block_size
+        return (len(self) + self.block_size - 1) // self.block_size
 
     @property
     def num_cached_blocks(self) -> int:
