@@ -62,6 +62,18 @@ for part in "$@"; do
       for wl in table nano; do
         run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"
       done ;;
+    sync)       # CUDA graphs, async scheduling off: what the overlap buys
+      for wl in table nano; do
+        run "$wl-triton-graphs-sync" python3 benchmark.py --model "$MODEL" --workload $wl --no-async-scheduling --json "$RES/$wl-triton-graphs-sync.json"
+      done ;;
+    eager)
+      for wl in table nano; do
+        run "$wl-triton-eager" python3 benchmark.py --model "$MODEL" --workload $wl --enforce-eager --json "$RES/$wl-triton-eager.json"
+      done ;;
+    splits)
+      run decode_splits python3 benchmarks/decode_splits.py --json "$RES/decode_splits.json" ;;
+    gputests)   # the tests that take another path on a GPU
+      run gpu_tests python3 -m pytest -q tests/test_async_scheduling.py tests/test_sampling_kernel.py ;;
     engine)
       for wl in table nano; do
         run "$wl-triton-graphs" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-graphs.json"

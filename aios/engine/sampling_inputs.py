@@ -11,7 +11,6 @@ variant per alignment of its pointer arguments. Slices of one fresh tensor
 depending on the batch size, and every new alignment compiled a new sampler
 kernel in the middle of a run.
 """
-import numpy as np
 import torch
 
 from aios.engine.sequence import Sequence
@@ -54,5 +53,5 @@ class SamplingInputs:
         return inputs
 
     def _tensor(self, data, dtype) -> torch.Tensor:
-        host = torch.tensor(np.asarray(data), dtype=dtype, pin_memory=self.on_gpu)
+        host = torch.tensor(data, dtype=dtype, pin_memory=self.on_gpu)
         return host.to(self.torch_device, non_blocking=True)
