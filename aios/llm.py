@@ -50,11 +50,14 @@ class LLM(LLMEngine):
         The prompts are unrelated to any workload's (a fixed seed of their own),
         so no timed request finds them in the prefix cache; the second round
         does find them, which compiles the prefill that reads a cached prefix.
+        One prompt is long enough that an eager decode splits its context
+        (the split-KV kernels); the others are short (one split).
         """
         g = torch.Generator().manual_seed(12345)
-        length = min(3 * self.config.block_size, self.config.max_model_len // 2)
-        prompts = [torch.randint(0, self.config.hf_config.vocab_size, (length,), generator=g).tolist()
-                   for _ in range(min(4, self.config.max_num_seqs))]
+        short, long = 3 * self.config.block_size, 640
+        lengths = [min(n, self.config.max_model_len // 2) for n in (long, short, short, short)]
+        prompts = [torch.randint(0, self.config.hf_config.vocab_size, (n,), generator=g).tolist()
+                   for n in lengths[:min(4, self.config.max_num_seqs)]]
         for _ in range(2):
             self.generate(prompts, SamplingParams(temperature=0.0, max_tokens=8), use_tqdm=False)
 

@@ -125,7 +125,9 @@ def _decode_split_kernel(
         tl.store(part_lse_ptr + row, lse, mask=r < GROUP)
 
 
-@triton.jit
+# Both counts change with the batch and its lengths when the kernel runs
+# eagerly: unspecialized, so one compiled merge serves them all.
+@triton.jit(do_not_specialize=["num_splits", "split_tokens"])
 def _decode_merge_kernel(
     part_o_ptr, part_lse_ptr, o_ptr, ctx_lens_ptr,
     stride_ob, stride_oh, stride_od,
@@ -247,7 +249,7 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
         _decode_merge_kernel[(B * num_heads,)](
             part_o, part_lse, out, context_lens, *out.stride(),
             num_heads, num_splits, split_tokens,
-            HEAD_DIM=head_dim, BLOCK_S=min(triton.next_power_of_2(num_splits), 16),
+            HEAD_DIM=head_dim, BLOCK_S=16,     # one tile size for every split count
             num_warps=4,
         )
     return out
