@@ -50,16 +50,18 @@ class LLM(LLMEngine):
         The prompts are unrelated to any workload's (a fixed seed of their own),
         so no timed request finds them in the prefix cache; the second round
         does find them, which compiles the prefill that reads a cached prefix.
-        One prompt is long enough that an eager decode splits its context
-        (the split-KV kernels); the others are short (one split).
+        A batch of short prompts decodes with one split per sequence; a long
+        prompt alone makes an eager decode split its context (the split-KV
+        kernels, which a CUDA graph compiles when it is captured).
         """
         g = torch.Generator().manual_seed(12345)
-        short, long = 3 * self.config.block_size, 640
-        lengths = [min(n, self.config.max_model_len // 2) for n in (long, short, short, short)]
-        prompts = [torch.randint(0, self.config.hf_config.vocab_size, (n,), generator=g).tolist()
-                   for n in lengths[:min(4, self.config.max_num_seqs)]]
+        short, long = (min(n, self.config.max_model_len // 2) for n in (3 * self.config.block_size, 640))
+        batches = [[short] * min(4, self.config.max_num_seqs), [long]]
+        batches = [[torch.randint(0, self.config.hf_config.vocab_size, (n,), generator=g).tolist()
+                    for n in lengths] for lengths in batches]
         for _ in range(2):
-            self.generate(prompts, SamplingParams(temperature=0.0, max_tokens=8), use_tqdm=False)
+            for prompts in batches:
+                self.generate(prompts, SamplingParams(temperature=0.0, max_tokens=8), use_tqdm=False)
 
     def _run_until_done(self, num_requests: int, use_tqdm: bool) -> None:
         bar = tqdm(total=num_requests, desc="Generating", disable=not use_tqdm, dynamic_ncols=True)
