@@ -21,31 +21,27 @@ import torch
 import triton
 import triton.language as tl
 
-HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
+from aios.kernels.rotary import check_shapes, head_halves, load_cos_sin, rotate_and_store
 
 
 @triton.jit
 def _norm_rotate_heads(base_ptr, stride_h, stride_d, num_heads, w_ptr, eps, cos, sin,
                        HALF: tl.constexpr, BLOCK_H: tl.constexpr):
     """RMSNorm (weight at w_ptr) then rotate the [num_heads, 2 * HALF] rows at base_ptr."""
-    heads = tl.arange(0, BLOCK_H)[:, None]          # [BLOCK_H, 1]
-    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
-    mask = heads < num_heads
-    p1 = base_ptr + heads * stride_h + dims * stride_d
-    p2 = p1 + HALF * stride_d
+    p1, p2, mask = head_halves(base_ptr, stride_h, stride_d, num_heads, HALF, BLOCK_H)
     x1 = tl.load(p1, mask=mask, other=0.0)
     x2 = tl.load(p2, mask=mask, other=0.0)
     dtype = x1.dtype
     x1, x2 = x1.to(tl.float32), x2.to(tl.float32)
     mean_sq = (tl.sum(x1 * x1, axis=1) + tl.sum(x2 * x2, axis=1)) / (2 * HALF)  # [BLOCK_H]
     inv_rms = tl.rsqrt(mean_sq + eps)[:, None]
+    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
     w1 = tl.load(w_ptr + dims).to(tl.float32)
     w2 = tl.load(w_ptr + HALF + dims).to(tl.float32)
     # RMSNorm's two roundings (normalized row, then times the weight).
     x1 = (w1 * (x1 * inv_rms).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
     x2 = (w2 * (x2 * inv_rms).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
-    tl.store(p1, (x1 * cos - x2 * sin).to(dtype), mask=mask)
-    tl.store(p2, (x2 * cos + x1 * sin).to(dtype), mask=mask)
+    rotate_and_store(p1, p2, mask, x1, x2, cos, sin)
 
 
 @triton.jit
@@ -59,10 +55,7 @@ def _qk_norm_rotary_kernel(
     BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr,
 ):
     token = tl.program_id(0).to(tl.int64)
-    pos = tl.load(pos_ptr + token).to(tl.int64)
-    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
-    cos = tl.load(cache_ptr + pos * stride_cache + dims).to(tl.float32)         # [1, HALF]
-    sin = tl.load(cache_ptr + pos * stride_cache + HALF + dims).to(tl.float32)  # [1, HALF]
+    cos, sin = load_cos_sin(pos_ptr, cache_ptr, token, stride_cache, HALF)
     _norm_rotate_heads(q_ptr + token * stride_qn, stride_qh, stride_qd, num_q_heads,
                        q_w_ptr, eps, cos, sin, HALF, BLOCK_HQ)
     _norm_rotate_heads(k_ptr + token * stride_kn, stride_kh, stride_kd, num_k_heads,
@@ -78,13 +71,10 @@ def qk_norm_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
     IN PLACE: q and k are overwritten with rotary(norm(q)), rotary(norm(k))
     (any strides work, e.g. views into a fused qkv buffer) and returned.
     """
-    N, num_q_heads, head_dim = q.shape
-    assert k.shape[0] == N and k.shape[2] == head_dim and positions.shape == (N,)
-    assert head_dim in HEAD_DIMS, f"head_dim must be one of {HEAD_DIMS}, got {head_dim}"
+    N, num_q_heads, head_dim = check_shapes(positions, q, k, cos_sin_cache)
     assert q_weight.shape == (head_dim,) and k_weight.shape == (head_dim,)
     assert q_weight.dtype == q.dtype and k_weight.dtype == k.dtype, \
         "the norms' weights must be in the activations' dtype (as the model holds them)"
-    assert cos_sin_cache.shape[-1] == head_dim and cos_sin_cache.stride(-1) == 1
     if N > 0:
         _qk_norm_rotary_kernel[(N,)](
             positions, q, k, q_weight, k_weight, cos_sin_cache,

@@ -17,18 +17,41 @@ HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
 
 
 @triton.jit
+def head_halves(base_ptr, stride_h, stride_d, num_heads,
+                HALF: tl.constexpr, BLOCK_H: tl.constexpr):
+    """Pointers [BLOCK_H, HALF] to both halves of the [num_heads, 2 * HALF] rows
+    at base_ptr, and the mask of the real heads."""
+    heads = tl.arange(0, BLOCK_H)[:, None]          # [BLOCK_H, 1]
+    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
+    p1 = base_ptr + heads * stride_h + dims * stride_d
+    return p1, p1 + HALF * stride_d, heads < num_heads
+
+
+@triton.jit
+def rotate_and_store(p1, p2, mask, x1, x2, cos, sin):
+    """Rotate the float32 halves (x1, x2) and store them at (p1, p2), rounded."""
+    tl.store(p1, (x1 * cos - x2 * sin).to(p1.dtype.element_ty), mask=mask)
+    tl.store(p2, (x2 * cos + x1 * sin).to(p1.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _rotate_heads(base_ptr, stride_h, stride_d, num_heads, cos, sin,
                   HALF: tl.constexpr, BLOCK_H: tl.constexpr):
     """Rotate the [num_heads, 2 * HALF] rows at base_ptr in place."""
-    heads = tl.arange(0, BLOCK_H)[:, None]          # [BLOCK_H, 1]
-    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
-    mask = heads < num_heads
-    p1 = base_ptr + heads * stride_h + dims * stride_d
-    p2 = p1 + HALF * stride_d
+    p1, p2, mask = head_halves(base_ptr, stride_h, stride_d, num_heads, HALF, BLOCK_H)
     x1 = tl.load(p1, mask=mask, other=0.0).to(tl.float32)
     x2 = tl.load(p2, mask=mask, other=0.0).to(tl.float32)
-    tl.store(p1, (x1 * cos - x2 * sin).to(base_ptr.dtype.element_ty), mask=mask)
-    tl.store(p2, (x2 * cos + x1 * sin).to(base_ptr.dtype.element_ty), mask=mask)
+    rotate_and_store(p1, p2, mask, x1, x2, cos, sin)
+
+
+@triton.jit
+def load_cos_sin(pos_ptr, cache_ptr, token, stride_cache, HALF: tl.constexpr):
+    """cos and sin ([1, HALF] each, float32) of the token's position."""
+    pos = tl.load(pos_ptr + token).to(tl.int64)
+    dims = tl.arange(0, HALF)[None, :]
+    cos = tl.load(cache_ptr + pos * stride_cache + dims).to(tl.float32)
+    sin = tl.load(cache_ptr + pos * stride_cache + HALF + dims).to(tl.float32)
+    return cos, sin
 
 
 @triton.jit
@@ -42,14 +65,21 @@ def _rotary_kernel(
     BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr,
 ):
     token = tl.program_id(0).to(tl.int64)
-    pos = tl.load(pos_ptr + token).to(tl.int64)
-    dims = tl.arange(0, HALF)[None, :]              # [1, HALF]
-    cos = tl.load(cache_ptr + pos * stride_cache + dims).to(tl.float32)         # [1, HALF]
-    sin = tl.load(cache_ptr + pos * stride_cache + HALF + dims).to(tl.float32)  # [1, HALF]
+    cos, sin = load_cos_sin(pos_ptr, cache_ptr, token, stride_cache, HALF)
     _rotate_heads(q_ptr + token * stride_qn, stride_qh, stride_qd, num_q_heads,
                   cos, sin, HALF, BLOCK_HQ)
     _rotate_heads(k_ptr + token * stride_kn, stride_kh, stride_kd, num_k_heads,
                   cos, sin, HALF, BLOCK_HK)
+
+
+def check_shapes(positions, q, k, cos_sin_cache) -> tuple[int, int, int]:
+    """-> (N, num_q_heads, head_dim), after checking what the kernels assume."""
+    N, num_q_heads, head_dim = q.shape
+    assert k.shape[0] == N and k.shape[2] == head_dim and positions.shape == (N,)
+    assert head_dim in HEAD_DIMS, f"head_dim must be one of {HEAD_DIMS}, got {head_dim}"
+    assert cos_sin_cache.shape[-1] == head_dim, "cos_sin_cache must be [max_positions, head_dim]"
+    assert cos_sin_cache.stride(-1) == 1
+    return N, num_q_heads, head_dim
 
 
 def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
@@ -59,11 +89,7 @@ def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
     IN PLACE: q and k are overwritten with their rotated values (any strides
     work, e.g. views into a fused qkv buffer) and returned as (q, k).
     """
-    N, num_q_heads, head_dim = q.shape
-    assert k.shape[0] == N and k.shape[2] == head_dim and positions.shape == (N,)
-    assert head_dim in HEAD_DIMS, f"head_dim must be one of {HEAD_DIMS}, got {head_dim}"
-    assert cos_sin_cache.shape[-1] == head_dim, "cos_sin_cache must be [max_positions, head_dim]"
-    assert cos_sin_cache.stride(-1) == 1
+    N, num_q_heads, head_dim = check_shapes(positions, q, k, cos_sin_cache)
     if N > 0:
         _rotary_kernel[(N,)](
             positions, q, k, cos_sin_cache,
