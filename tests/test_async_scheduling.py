@@ -95,3 +95,18 @@ def test_async_scheduling_needs_one_process_and_a_kv_cache(tiny_qwen3_dir):
         LLM(tiny_qwen3_dir, async_scheduling=True, enable_kv_cache=False)
     # The default: on only for one GPU, so never on a CPU.
     assert LLM(tiny_qwen3_dir, device="cpu").config.async_scheduling is False
+
+
+def test_stop_strings_on_the_real_model(default_llm, chat_prompts):
+    """A stop string ends a request in the detokenizer, after the next step was
+    launched with it. Same texts, tokens and reasons as the plain loop."""
+    overlap = LLM(default_llm.config.model, async_scheduling=True)
+    prompts = chat_prompts[:4]
+    params = [SamplingParams(temperature=0.7, seed=7 + i, max_tokens=48, stop=stop)
+              for i, stop in enumerate([["."], None, ["\n"], ["the", ","]])]
+    expected = default_llm.generate(prompts, params, use_tqdm=False)
+    got = overlap.generate(prompts, params, use_tqdm=False)
+    assert [(o["text"], o["token_ids"], o["finish_reason"]) for o in got] == \
+           [(o["text"], o["token_ids"], o["finish_reason"]) for o in expected]
+    assert {o["finish_reason"] for o in expected} >= {"stop"}
+    assert_all_blocks_free(overlap)

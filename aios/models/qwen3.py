@@ -10,7 +10,6 @@ Activations are packed: a batch is one row of N tokens ([N, hidden]), with no
 padding; the attention backend finds each sequence's boundaries in the
 Context.
 """
-import torch
 from torch import nn
 
 from aios.layers.activation import SiluAndMul
