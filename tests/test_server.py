@@ -2,7 +2,8 @@
 
 Two servers run as subprocesses (`python -m aios.cli serve`) for the whole
 module, both with the default model:
-  server        a normal one: the official `openai` client, errors, load
+  server        a normal one, with async scheduling: the official `openai`
+                client, errors, load
   tiny_server   one sequence at a time and a queue of one: 503 and SIGTERM
 The greedy reference is LLM.generate / LLM.chat in this process. Every
 server is stopped at the end, whatever happened.
@@ -44,7 +45,10 @@ def launch(*options: str) -> tuple[subprocess.Popen, str]:
 @pytest.fixture(scope="module")
 def servers():
     # Started together so that the two model loads overlap.
-    started = [launch("--max-queue", "256", "--num-kv-blocks", "1024"),
+    # The main server schedules asynchronously, as it does by default on a GPU, so the
+    # HTTP tests below (streams, stops, disconnects) cover that path too; the tiny one
+    # runs the plain step loop.
+    started = [launch("--max-queue", "256", "--num-kv-blocks", "1024", "--async-scheduling"),
                launch("--max-num-seqs", "1", "--max-queue", "1", "--num-kv-blocks", "64",
                       "--max-model-len", "1024", "--shutdown-timeout", "1")]
     try:
