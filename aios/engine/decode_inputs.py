@@ -14,18 +14,33 @@ from aios.engine.sequence import Sequence
 from aios.utils.context import set_context
 
 
+def pinned_buffers(specs, device: torch.device) -> tuple[dict, dict]:
+    """For each (name, shape, dtype): a pinned host buffer, as a numpy view that
+    fills in place, and its device twin (the host buffer itself on a CPU).
+    -> (host: {name: np.ndarray}, device: {name: torch.Tensor})."""
+    on_gpu = device.type == "cuda"
+    host, twins = {}, {}
+    for name, shape, dtype in specs:
+        buffer = torch.zeros(shape, dtype=dtype, pin_memory=on_gpu)
+        host[name] = buffer.numpy()                 # a numpy view of the same memory
+        twins[name] = torch.zeros(shape, dtype=dtype, device=device) if on_gpu else buffer
+    return host, twins
+
+
+def to_device(data, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A one-off tensor from a python list, copied through pinned memory without waiting."""
+    pin = device.type == "cuda"
+    return torch.tensor(data, dtype=dtype, pin_memory=pin).to(device, non_blocking=True)
+
+
 class DecodeInputs:
     def __init__(self, max_num_seqs: int, max_blocks_per_seq: int, device: torch.device):
         self.on_gpu = device.type == "cuda"
         n, w = max_num_seqs, max_blocks_per_seq
-        self.host, self.device = {}, {}
-        for name, shape, dtype in (("input_ids", (n,), torch.long), ("positions", (n,), torch.long),
-                                   ("slot_mapping", (n,), torch.int32),
-                                   ("context_lens", (n,), torch.int32),
-                                   ("block_tables", (n, w), torch.int32)):
-            host = torch.zeros(shape, dtype=dtype, pin_memory=self.on_gpu)
-            self.host[name] = host.numpy()          # a numpy view of the same memory
-            self.device[name] = torch.zeros(shape, dtype=dtype, device=device) if self.on_gpu else host
+        self.host, self.device = pinned_buffers(
+            (("input_ids", (n,), torch.long), ("positions", (n,), torch.long),
+             ("slot_mapping", (n,), torch.int32), ("context_lens", (n,), torch.int32),
+             ("block_tables", (n, w), torch.int32)), device)
 
     def load(self, seqs: list[Sequence], block_size: int, num_rows: int):
         """Fill rows [0, num_rows) (>= len(seqs); the rest is padding) and set the Context.

@@ -39,8 +39,8 @@ class LLMEngine:
         self.scheduler = Scheduler(self.config, self.model_runner.num_kv_blocks,
                                    self._eos_token_ids())
         self.detokenizers: dict[int, IncrementalDetokenizer] = {}
-        # Async scheduling: the step on the device, not read back yet.
-        self.in_flight: tuple[list[Sequence], bool, object] | None = None
+        # Async scheduling: the step on the device, not read back yet (a StepOutput).
+        self.in_flight = None
         self.num_generated_tokens = 0
         # Seeds for the requests that bring none: given Config.seed, the
         # engine's every output is reproducible.
@@ -166,25 +166,23 @@ class LLMEngine:
                 if seq.is_finished:       # ended by the step just read: its new row is dropped
                     continue
                 seq.num_pending_tokens = 1
-                params = seq.sampling_params
-                if seq.num_completion_tokens + 1 >= params.max_tokens or len(seq) >= seq.max_len:
+                if seq.at_length_limit:
                     self.scheduler.set_aside(seq)
-            self.in_flight = (seqs, is_prefill, launched)
+            self.in_flight = launched
         return done
 
     def _collect(self) -> tuple[list[Sequence], bool]:
         """Read the in-flight step's tokens and hand them to their sequences."""
         if self.in_flight is None:
             return [], False
-        seqs, is_prefill, launched = self.in_flight
-        self.in_flight = None
+        launched, self.in_flight = self.in_flight, None
         token_ids = launched.token_ids()
-        for seq in seqs:
+        for seq in launched.seqs:
             seq.num_pending_tokens = 0
-        live = [(seq, t) for seq, t in zip(seqs, token_ids) if not seq.is_finished]  # not aborted
-        seqs = [seq for seq, _ in live]
+        live = [(seq, t) for seq, t in zip(launched.seqs, token_ids) if not seq.is_finished]
+        seqs = [seq for seq, _ in live]               # minus those aborted or stopped meanwhile
         self._take_tokens(seqs, [t for _, t in live])
-        return seqs, is_prefill
+        return seqs, launched.is_prefill
 
     def _take_tokens(self, seqs: list[Sequence], token_ids: list[int]) -> None:
         self.scheduler.postprocess(seqs, token_ids)

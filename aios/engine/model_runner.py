@@ -15,7 +15,7 @@ from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
 from aios.engine import paging
 from aios.engine.cuda_graph import CUDAGraphRunner
-from aios.engine.decode_inputs import DecodeInputs
+from aios.engine.decode_inputs import DecodeInputs, to_device
 from aios.engine.sampling_inputs import SamplingInputs
 from aios.engine.sequence import Sequence
 from aios.layers.attention import Attention
@@ -154,8 +154,7 @@ class ModelRunner:
 
     # --------------------------------------------------------------- inputs --
     def _tensor(self, data, dtype) -> torch.Tensor:
-        pin = self.device.type == "cuda"
-        return torch.tensor(data, dtype=dtype, pin_memory=pin).to(self.device, non_blocking=True)
+        return to_device(data, dtype, self.device)
 
     def _block_tables(self, seqs: list[Sequence], width: int) -> torch.Tensor:
         rows = [seq.block_table + [-1] * (width - len(seq.block_table)) for seq in seqs]
@@ -195,11 +194,11 @@ class ModelRunner:
     def take_pending_tokens(self, seqs: list[Sequence], input_ids: torch.Tensor) -> None:
         """Async scheduling: a row whose newest token is still pending reads it
         from the last step's output, on the device (the host does not have it)."""
-        rows = self.last_step.rows if self.last_step else {}
-        pending = [(i, rows[seq.seq_id]) for i, seq in enumerate(seqs) if seq.num_pending_tokens]
-        if not pending:
+        if not any(seq.num_pending_tokens for seq in seqs):
             return
-        dst, src = zip(*pending)
+        rows = {seq.seq_id: i for i, seq in enumerate(self.last_step.seqs)}
+        dst, src = zip(*[(i, rows[seq.seq_id]) for i, seq in enumerate(seqs)
+                         if seq.num_pending_tokens])
         if dst == src == tuple(range(len(dst))):   # the last step's first rows: one copy
             input_ids[:len(dst)].copy_(self.last_step.sampled[:len(dst)])
         else:
@@ -224,7 +223,7 @@ class ModelRunner:
             self.take_pending_tokens(seqs, input_ids)
         sampling = self.prepare_sampling(seqs)
         logits = self.run_model(input_ids, positions, is_prefill)
-        self.last_step = StepOutput(seqs, self.sampler(logits, **sampling))
+        self.last_step = StepOutput(seqs, is_prefill, self.sampler(logits, **sampling))
         reset_context()
         return self.last_step
 
@@ -243,8 +242,8 @@ class StepOutput:
     That wait is the step's one host-device sync.
     """
 
-    def __init__(self, seqs: list[Sequence], sampled: torch.Tensor):
-        self.rows = {seq.seq_id: i for i, seq in enumerate(seqs)}
+    def __init__(self, seqs: list[Sequence], is_prefill: bool, sampled: torch.Tensor):
+        self.seqs, self.is_prefill = seqs, is_prefill
         self.sampled = sampled                                    # [B] int64, on the device
         self.ready = None
         if sampled.is_cuda:
@@ -259,4 +258,3 @@ class StepOutput:
         if self.ready is not None:
             self.ready.synchronize()
         return self.host.tolist()
-

@@ -13,6 +13,7 @@ kernel in the middle of a run.
 """
 import torch
 
+from aios.engine.decode_inputs import pinned_buffers, to_device
 from aios.engine.sequence import Sequence
 
 
@@ -21,13 +22,10 @@ class SamplingInputs:
         self.on_gpu = device.type == "cuda"
         self.vocab_size = vocab_size
         self.torch_device = device
-        self.host, self.device = {}, {}
-        for name, dtype in (("temperatures", torch.float32), ("seeds", torch.long),
-                            ("positions", torch.long)):
-            host = torch.zeros(max_num_seqs, dtype=dtype, pin_memory=self.on_gpu)
-            self.host[name] = host.numpy()          # a numpy view of the same memory
-            self.device[name] = torch.zeros(max_num_seqs, dtype=dtype, device=device) \
-                if self.on_gpu else host
+        n = max_num_seqs
+        self.host, self.device = pinned_buffers(
+            (("temperatures", (n,), torch.float32), ("seeds", (n,), torch.long),
+             ("positions", (n,), torch.long)), device)
 
     def load(self, seqs: list[Sequence]) -> dict:
         """-> the Sampler's keyword arguments for these rows (device tensors)."""
@@ -46,12 +44,9 @@ class SamplingInputs:
             inputs[name] = dev[:b]
         top_rows = [i for i, p in enumerate(params) if not p.greedy and (p.top_k > 0 or p.top_p < 1)]
         if top_rows:  # only these rows are sorted (rare: plain tensors will do)
-            inputs["top_ks"] = self._tensor([p.top_k if p.top_k > 0 else self.vocab_size
-                                             for p in params], torch.long)
-            inputs["top_ps"] = self._tensor([p.top_p for p in params], torch.float32)
-            inputs["top_rows"] = self._tensor(top_rows, torch.long)
+            dev = self.torch_device
+            inputs["top_ks"] = to_device([p.top_k if p.top_k > 0 else self.vocab_size
+                                          for p in params], torch.long, dev)
+            inputs["top_ps"] = to_device([p.top_p for p in params], torch.float32, dev)
+            inputs["top_rows"] = to_device(top_rows, torch.long, dev)
         return inputs
-
-    def _tensor(self, data, dtype) -> torch.Tensor:
-        host = torch.tensor(data, dtype=dtype, pin_memory=self.on_gpu)
-        return host.to(self.torch_device, non_blocking=True)

@@ -95,7 +95,7 @@ class Scheduler:
             return "stop"
         if token_id in params.stop_token_ids:
             return "stop"
-        if seq.num_completion_tokens >= params.max_tokens or len(seq) >= seq.max_len:
+        if seq.at_length_limit:
             return "length"
         return None
 

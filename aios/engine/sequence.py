@@ -71,6 +71,12 @@ class Sequence:
         return len(self.token_ids) - self.num_prompt_tokens
 
     @property
+    def at_length_limit(self) -> bool:
+        """No token may follow: max_tokens generated (pending one included) or max_len reached."""
+        generated = self.num_completion_tokens + self.num_pending_tokens
+        return generated >= self.sampling_params.max_tokens or len(self) >= self.max_len
+
+    @property
     def num_blocks(self) -> int:
         """Blocks needed to hold every token so far."""
         return (len(self) + self.block_size - 1) // self.block_size
