@@ -259,15 +259,19 @@ class TPWorkers:
         graceful = graceful and self.dead_rank is None
         if graceful:
             self.channel.send("exit")
+        # Leave the group *with* the workers, before waiting for them: NCCL's
+        # teardown waits for every rank's, so a worker left waiting on rank 0's
+        # would be killed by the join's timeout below, and rank 0's teardown
+        # would then wait for it forever (the two-GPU test suite hung here).
+        try:
+            leave_process_group(abort=not graceful)
+        except Exception:
+            pass  # already aborted by the watchdog
         for proc in self.procs:
             proc.join(timeout=10 if graceful else 0)
         for proc in self.procs:
             if proc.exitcode is None:  # stuck in a collective, or not graceful
                 proc.kill()
                 proc.join()
-        try:
-            leave_process_group(abort=not graceful)
-        except Exception:
-            pass  # already aborted by the watchdog
         self.channel.close()
         torch.set_num_threads(self._num_threads)
