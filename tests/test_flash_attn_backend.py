@@ -146,7 +146,7 @@ def flash_attn_calls(monkeypatch):
 def test_tiny_model_through_flash_attn_matches_torch_backend(tiny_qwen3_dir, flash_attn_calls):
     """Fresh prompts of one and two blocks, a decode crossing into a second
     block, then prefix-cache hits next to a fresh prompt in one prefill."""
-    options = dict(block_size=256, max_num_seqs=4)
+    options = dict(device="cpu", block_size=256, max_num_seqs=4)
     engines = {name: LLM(tiny_qwen3_dir, attention_backend=name, **options)
                for name in ("torch", "flash_attn")}
     assert engines["flash_attn"].model_runner.backend_name == "flash_attn"
