@@ -91,9 +91,11 @@ for part in "$@"; do
       fi
       run flash_tests python3 -m pytest -q -rs tests/test_flash_attn_backend.py
       run flash_kernels python3 benchmarks/kernels.py --only attention --json "$RES/kernels-flash.json"
-      for wl in ${FLASH_WORKLOADS:-table nano}; do
+      for wl in ${FLASH_WORKLOADS:-table nano}; do   # the pairs first, the default block size last
         run "$wl-flash-bs256" python3 benchmark.py --model "$MODEL" --workload $wl --attention-backend flash_attn --block-size 256 --json "$RES/$wl-flash-bs256.json"
         run "$wl-triton-bs256" python3 benchmark.py --model "$MODEL" --workload $wl --block-size 256 --json "$RES/$wl-triton-bs256.json"
+      done
+      for wl in ${FLASH_WORKLOADS:-table nano}; do
         run "$wl-triton-bs16" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-bs16.json"
       done ;;
     hf)

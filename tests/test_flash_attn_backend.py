@@ -313,8 +313,9 @@ def test_engine_with_flash_attn_matches_triton_engine(monkeypatch):
     again = [prompts[0][:520] + [11, 12], prompts[3] + [5]]   # 2 and 4 cached blocks
     results = {}
     for name in ("triton", "flash_attn"):
+        # (sync steps: run_to_completion pairs each step's logits with its sequences)
         llm = LLM("random:Qwen3-0.6B", attention_backend=name, block_size=PAGE,
-                  max_model_len=2048, max_num_seqs=8, num_kv_blocks=64)
+                  max_model_len=2048, max_num_seqs=8, num_kv_blocks=64, async_scheduling=False)
         assert llm.model_runner.graph_runner is not None       # decode replays CUDA graphs
         seqs, logits = run_to_completion(llm, prompts, greedy(24), record_logits=True)
         hits = llm.scheduler.block_manager.num_prefix_hit_tokens
