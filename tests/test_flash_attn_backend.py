@@ -209,6 +209,12 @@ def _cu(lens):
 
 
 @gpu_only
+def test_flash_attn_refuses_float32(tiny_qwen3_dir):
+    with pytest.raises(ValueError, match="computes in bfloat16 or float16, not float32"):
+        LLM(tiny_qwen3_dir, attention_backend="flash_attn", block_size=256, dtype="float32")
+
+
+@gpu_only
 def test_flash_attn_backend_matches_triton_backend():
     """store + prefill (fresh, then prefix hits) + decode: flash vs Triton."""
     from aios.backends.triton_backend import TritonBackend
