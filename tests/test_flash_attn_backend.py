@@ -134,9 +134,16 @@ def fake_flash_attn(calls: list) -> types.ModuleType:
 @pytest.fixture
 def flash_attn_calls(monkeypatch):
     """Install the stand-in module; let flash_attn past the CPU's "needs a GPU"
-    check (nothing else of the selection changes). -> the call log."""
+    check (nothing else of the selection changes). -> the call log.
+
+    The K/V are stored by the PyTorch reference instead of the Triton kernel
+    (tested in test_kernels.py), which a machine with a GPU would launch on
+    the GPU, not on these CPU tensors."""
+    import aios.backends.flash_attn_backend
+    from aios.kernels.reference import store_kvcache_ref
     calls = []
     monkeypatch.setitem(sys.modules, "flash_attn", fake_flash_attn(calls))
+    monkeypatch.setattr(aios.backends.flash_attn_backend, "store_kvcache", store_kvcache_ref)
     real = aios.engine.model_runner.resolve_backend_name
     monkeypatch.setattr(aios.engine.model_runner, "resolve_backend_name",
                         lambda name, device: name if name == "flash_attn" else real(name, device))
