@@ -102,16 +102,18 @@ def main(argv=None) -> int:
     print(f"workload {workload.name}: {workload.num_seqs} requests, input {workload.min_input_len}-"
           f"{workload.max_input_len}, output {workload.min_output_len}-{workload.max_output_len} tokens")
     print(f"KV cache: {llm.num_kv_blocks} blocks x {config.block_size} = {llm.kv_capacity_tokens} tokens")
+    engine = {"attention_backend": llm.model_runner.backend_name, "block_size": config.block_size,
+              "cuda_graphs": llm.model_runner.graph_runner is not None}
     results = [run_aios(llm, prompts, params, warmup=not args.no_warmup)]
     if args.compare_hf:
         from benchmarks.hf_baseline import run_hf
         del llm  # free its KV cache for transformers
         results += run_hf(config, prompts, params, runs=hf_runs)
-    report(results, workload, config, args.json)
+    report(results, workload, config, args.json, engine)
     return 0
 
 
-def report(results, workload, config, json_path):
+def report(results, workload, config, json_path, engine):
     print(f"\n{'engine':<28}{'output tok/s':>14}{'seconds':>10}{'out tokens':>12}{'peak GB':>9}")
     for r in results:
         print(f"{r['engine']:<28}{r['output_tokens_per_s']:>14.1f}{r['seconds']:>10.2f}"
@@ -122,7 +124,8 @@ def report(results, workload, config, json_path):
         with open(json_path, "w") as f:
             json.dump({"workload": dataclasses.asdict(workload), "model": config.model_name,
                        "device": config.device, "dtype": str(config.torch_dtype),
-                       "random_weights": config.is_random, "results": results}, f, indent=2)
+                       "random_weights": config.is_random, **engine, "results": results},
+                      f, indent=2)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoConfig, PretrainedConfig
 
-from aios.backends import BACKENDS
+from aios.backends import BACKENDS, check_block_size
 from aios.models.random_configs import random_model_config
 from aios.utils.model_source import is_random_model, resolve_model_path
 
@@ -21,7 +21,7 @@ class Config:
     max_num_seqs: int = 256                # sequences in one step at most
     max_num_batched_tokens: int = 16384    # tokens in one prefill step at most
     max_model_len: int | None = None       # prompt + output; None = model's, capped at 8192
-    block_size: int = 16                   # tokens per KV-cache block
+    block_size: int = 16                   # tokens per KV-cache block (flash_attn: 256)
     num_kv_blocks: int | None = None       # None = sized from free memory
     gpu_memory_utilization: float = 0.9    # share of GPU memory the engine may fill
     cpu_kv_cache_gb: float = 2.0           # KV-cache size on a CPU
@@ -29,7 +29,8 @@ class Config:
     enable_kv_cache: bool = True           # False = recompute every token each step (lesson 3)
     scheduling: str = "continuous"         # or "static": a batch runs to its end (lesson 7)
     fused_kernels: bool = True             # Triton RMSNorm/SiLU/RoPE on a GPU (lesson 10)
-    attention_backend: str = "auto"        # auto, torch, triton, flash_attn, flashinfer
+    attention_backend: str = "auto"        # auto (triton on a GPU, torch on a CPU), torch,
+                                           # triton, flash_attn (if installed), flashinfer
     enforce_eager: bool = False            # True = no CUDA graphs
     async_scheduling: bool | None = None   # plan step N+1 while the GPU runs step N;
                                            # None = on for one GPU with a KV cache
@@ -76,6 +77,7 @@ class Config:
         if self.attention_backend not in BACKENDS:
             raise ValueError(f"Config.attention_backend must be one of {BACKENDS}, "
                              f"got {self.attention_backend!r}")
+        check_block_size(self.attention_backend, self.block_size)
         if self.scheduling not in ("continuous", "static"):
             raise ValueError(f"Config.scheduling must be 'continuous' or 'static', got {self.scheduling!r}")
         if not self.enable_kv_cache:
@@ -86,6 +88,9 @@ class Config:
             raise ValueError("Config.device='cuda' but no CUDA GPU is available; use device='cpu'")
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self.attention_backend == "flash_attn" and self.device == "cuda" and self.dtype == "float32":
+            raise ValueError("attention_backend='flash_attn' computes in bfloat16 or float16, "
+                             "not float32; pass dtype='bfloat16' (the GPU default)")
         if self.async_scheduling is None:
             self.async_scheduling = (self.device == "cuda" and self.tensor_parallel_size == 1
                                      and self.enable_kv_cache)

@@ -14,11 +14,14 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
                    help="prompt tokens per prefill step at most")
     g.add_argument("--max-model-len", type=int, default=None,
                    help="prompt + output tokens at most (default: the model's, capped at 8192)")
-    g.add_argument("--block-size", type=int, default=16, help="tokens per KV-cache block")
+    g.add_argument("--block-size", type=int, default=16,
+                   help="tokens per KV-cache block (flash_attn needs a multiple of 256)")
     g.add_argument("--num-kv-blocks", type=int, default=None,
                    help="KV-cache blocks (default: sized from free memory)")
     g.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    g.add_argument("--attention-backend", default="auto", choices=BACKENDS)
+    g.add_argument("--attention-backend", default="auto", choices=BACKENDS,
+                   help="auto = triton on a GPU, torch on a CPU; flash_attn needs the "
+                        "flash-attn package and --block-size 256")
     g.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
     g.add_argument("--async-scheduling", action=argparse.BooleanOptionalAction, default=None,
                    help="plan each step while the GPU runs the last one (default: on for one GPU)")

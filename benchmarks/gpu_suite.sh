@@ -81,6 +81,23 @@ for part in "$@"; do
       done ;;
     torch)
       run table-torch-eager python3 benchmark.py --model "$MODEL" --workload table --attention-backend torch --json "$RES/table-torch-eager.json" ;;
+    flash)      # the flash_attn backend (issue 19): flash-attn from .whl/flash-attn (build.sh
+                # unpacks a carried build, else builds it in ~2 min), its GPU tests, the attention
+                # kernels side by side, and the engine at block size 256 beside Triton at 256 and 16
+      run flash_build bash .whl/flash-attn/build.sh
+      export PYTHONPATH=/tmp/flash-attn/src:$PYTHONPATH
+      if ! python3 -c "import flash_attn" >> "$OUT/suite.log" 2>&1; then
+        log "flash_attn does not import: the flash part stops here"; continue
+      fi
+      run flash_tests python3 -m pytest -q -rs tests/test_flash_attn_backend.py
+      run flash_kernels python3 benchmarks/kernels.py --only attention --json "$RES/kernels-flash.json"
+      for wl in ${FLASH_WORKLOADS:-table nano}; do   # the pairs first, the default block size last
+        run "$wl-flash-bs256" python3 benchmark.py --model "$MODEL" --workload $wl --attention-backend flash_attn --block-size 256 --json "$RES/$wl-flash-bs256.json"
+        run "$wl-triton-bs256" python3 benchmark.py --model "$MODEL" --workload $wl --block-size 256 --json "$RES/$wl-triton-bs256.json"
+      done
+      for wl in ${FLASH_WORKLOADS:-table nano}; do
+        run "$wl-triton-bs16" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-triton-bs16.json"
+      done ;;
     hf)
       run table-hf python3 benchmark.py --model "$MODEL" --workload table --compare-hf --hf-runs "${HF_RUNS:-static,continuous}" --json "$RES/table-hf.json" ;;
     hf-nano)

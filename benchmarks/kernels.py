@@ -19,10 +19,14 @@ the L2 cache between runs, so every run reads from HBM):
     three Triton kernels it replaces (q norm, k norm, rotary). At 32 tokens
     (a decode step's batch) these kernels are bound by launch, not bytes.
 
+With the flash-attn package importable, the attention parts add flash-attn
+rows beside the Triton ones (benchmarks/kernels_flash_attn.py says which).
+
 --sweep also times a few tile configurations of the attention kernels (for
 tuning the defaults in aios/kernels/{decode,prefill}_attention.py).
 """
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -84,7 +88,7 @@ def paged_tables(lens, block_size, device, width=None):
 
 
 # ------------------------------------------------------------------- decode --
-def bench_decode(report, sweep, batch=256, ctx=1000):
+def bench_decode(report, sweep, flash=False, batch=256, ctx=1000):
     from aios.kernels.decode_attention import decode_attention
     from aios.kernels.reference import decode_attention_ref
     print(f"\ndecode attention: {batch} seqs x {ctx} tokens, H={HEADS} Hkv={KV_HEADS} "
@@ -119,12 +123,15 @@ def bench_decode(report, sweep, batch=256, ctx=1000):
             report.add(kernel="decode_attention", block_size=block_size,
                        config=str(cfg or "default"), us=ms * 1e3, GBps=gbs,
                        frac_peak=gbs / PEAK_GBS)
+        if flash and block_size % 256 == 0:
+            from benchmarks.kernels_flash_attn import bench_flash_decode
+            bench_flash_decode(report, q, k_cache, v_cache, context_lens, table, scale, out, nbytes)
         del k_cache, v_cache
         torch.cuda.empty_cache()
 
 
 # ------------------------------------------------------------------ prefill --
-def bench_prefill(report, sweep, batch=8, seqlen=4096):
+def bench_prefill(report, sweep, flash=False, batch=8, seqlen=4096):
     import torch.nn.functional as F
 
     from aios.kernels.prefill_attention import prefill_attention
@@ -177,6 +184,10 @@ def bench_prefill(report, sweep, batch=8, seqlen=4096):
                 continue
             report.add(kernel="prefill_attention" + ("_paged" if paged else ""),
                        config=str(cfg or "default"), ms=ms, TFLOPs=flops / ms / 1e9)
+
+    if flash:
+        from benchmarks.kernels_flash_attn import bench_flash_prefill
+        bench_flash_prefill(report, q, k, v, cu, batch, seqlen, scale, out, flops)
 
     # Yardstick: torch SDPA (flash attention) on the same problem.
     qs = q.view(batch, seqlen, HEADS, HEAD_DIM).transpose(1, 2)
@@ -268,26 +279,27 @@ def bench_pointwise(report, tokens_list=(32, 256, 8192)):
 
 
 def print_table(rows):
-    print("\n" + "=" * 100)
+    print("\n" + "=" * 108)
     for r in rows:
         kern = r["kernel"]
         if kern.startswith("decode"):
-            print(f"{kern:28s} bs={r['block_size']:<4d} {r['config']:<44s} {r['us']:9.1f} us "
+            print(f"{kern:36s} bs={r['block_size']:<4d} {r['config']:<44s} {r['us']:9.1f} us "
                   f"{r['GBps']:8.0f} GB/s  {100 * r['frac_peak']:5.1f}% of {PEAK_GBS:.0f}")
         elif "prefill" in kern or "sdpa" in kern:
-            print(f"{kern:28s} {r['config']:<52s} {r['ms']:9.3f} ms {r['TFLOPs']:8.1f} TFLOP/s")
+            print(f"{kern:36s} {r['config']:<52s} {r['ms']:9.3f} ms {r['TFLOPs']:8.1f} TFLOP/s")
         else:
-            print(f"{kern:28s} n={r['tokens']:<6d} triton {r['us']:8.1f} us  "
+            print(f"{kern:36s} n={r['tokens']:<6d} triton {r['us']:8.1f} us  "
                   f"{r.get('baseline', 'torch')} {r['torch_us']:8.1f} us"
                   f"  x{r['speedup']:5.2f}  {r['GBps']:7.0f} GB/s")
-    print("=" * 100)
+    print("=" * 108)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", metavar="PATH", help="save the results as JSON")
     parser.add_argument("--sweep", action="store_true", help="also time other tile configs")
-    parser.add_argument("--only", choices=["decode", "prefill", "pointwise"], default=None)
+    parser.add_argument("--only", choices=["decode", "prefill", "attention", "pointwise"], default=None,
+                        help="one part (attention = decode and prefill)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks/kernels.py needs a CUDA GPU (the Triton kernels are timed on it); "
@@ -296,11 +308,13 @@ def main():
     torch.manual_seed(0)
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}  "
           f"triton {triton.__version__}")
+    flash = importlib.util.find_spec("flash_attn") is not None
+    print("flash-attn rows:", "yes" if flash else "no (the flash-attn package is not installed)")
     report = Report()
-    if args.only in (None, "decode"):
-        bench_decode(report, args.sweep)
-    if args.only in (None, "prefill"):
-        bench_prefill(report, args.sweep)
+    if args.only in (None, "decode", "attention"):
+        bench_decode(report, args.sweep, flash)
+    if args.only in (None, "prefill", "attention"):
+        bench_prefill(report, args.sweep, flash)
     if args.only in (None, "pointwise"):
         bench_pointwise(report)
     print_table(report.rows)
