@@ -49,7 +49,10 @@ def _store_output(acc, b_ptr, y_ptr, rows, cols, stride_ym, out_ok, col_ok, HAS_
              acc.to(y_ptr.dtype.element_ty), mask=out_ok)
 
 
-@triton.jit
+# M is not specialized (on M == 1 or M % 16 == 0, as Triton would): every row
+# count of a bucket shares one compiled kernel, so an eager decode of a new
+# batch size compiles nothing.
+@triton.jit(do_not_specialize=["M"])
 def _skinny_gemm_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,   # x [M, K], W [N, K], b [N], y [M, N]
     part_ptr, count_ptr,          # split-K: float32 partials [split_k, M, N], int32 [tiles]
@@ -154,6 +157,8 @@ def tile_counters(device: torch.device) -> torch.Tensor:
     Allocated on first use; the engine's warm-up runs (before any CUDA graph
     capture) make that first use, so no graph owns this memory.
     """
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())   # one key per GPU
     if device not in _counters:
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
             raise RuntimeError("skinny_gemm: first split-K call inside a CUDA graph capture; "
