@@ -111,9 +111,10 @@ class GemmConfig(NamedTuple):
     num_stages: int = 3
 
 
-# (rows bucket, N, K) -> config. The rows bucket is BLOCK_M: 16 for 1-16 rows,
-# 32 for 17-32, 64 for 33-64. Measured on an H100 by benchmarks/skinny_gemm.py
-# (which prints this table); Qwen3-0.6B and Qwen3-8B's four GEMMs.
+# (rows bucket, N, K) -> config, for shapes where a measurement beat the
+# heuristic below. The rows bucket is BLOCK_M: 16 for 1-16 rows, 32 for 17-32,
+# 64 for 33-64. benchmarks/skinny_gemm.py measures Qwen3-0.6B's and Qwen3-8B's
+# four GEMMs on the GPU and prints the entries to put here.
 CONFIGS: dict[tuple[int, int, int], GemmConfig] = {}
 
 
@@ -188,12 +189,12 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     k_per_split = triton.cdiv(triton.cdiv(k, cfg.block_k), split_k) * cfg.block_k
     split_k = triton.cdiv(k, k_per_split)        # no split left without K to sum
     tiles = triton.cdiv(n, cfg.block_n)
+    counters = tile_counters(x.device)
     if split_k > 1:
         assert tiles <= MAX_TILES, f"{tiles} output tiles exceed the {MAX_TILES} counters"
         partials = torch.empty((split_k, m, n), dtype=torch.float32, device=x.device)
-        counters = tile_counters(x.device)
     else:
-        partials = counters = y                   # not read
+        partials = counters                       # not touched with one split
     _skinny_gemm_kernel[(tiles, split_k)](
         x2, weight, bias if bias is not None else y, y, partials, counters,
         m, n, k, x2.stride(0), weight.stride(0), y.stride(0), k_per_split, split_k,
