@@ -61,7 +61,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     out = os.environ.get("OUT")
     p.add_argument("--json", default=os.path.join(out, "skinny_gemm.json") if out else None)
-    p.add_argument("--budget-s", type=float, default=140.0,
+    p.add_argument("--budget-s", type=float, default=120.0,
                    help="stop sweeping after this many seconds (the whole run stays < 3 min)")
     p.add_argument("--buckets", default="16,32,64", help="rows buckets to measure")
     return p.parse_args()

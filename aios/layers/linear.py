@@ -23,7 +23,6 @@ import torch.distributed as dist
 from torch import nn
 
 from aios.kernels.reference import linear_ref
-
 from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
 
 
