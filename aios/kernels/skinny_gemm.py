@@ -130,7 +130,8 @@ def _num_sms(device: torch.device) -> int:
 
 
 def default_config(rows: int, n: int, k: int, num_sms: int = 132) -> GemmConfig:
-    """Tiles of 32 rows of W; split K until there are ~2 programs per SM.
+    """Tiles of 16 rows of W (32 from N = 2,048 on); split K until there are
+    ~2 programs per SM (at most 16 splits, each at least 128 of K long).
 
     BLOCK_K is 256 unless 128 divides K into the splits more evenly (a split
     range is a whole number of BLOCK_K steps; an uneven last one idles).
@@ -162,7 +163,7 @@ def tile_counters(device: torch.device) -> torch.Tensor:
         device = torch.device("cuda", torch.cuda.current_device())   # one key per GPU
     if device not in _counters:
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("skinny_gemm: first split-K call inside a CUDA graph capture; "
+            raise RuntimeError("skinny_gemm: first call on this GPU inside a CUDA graph capture; "
                                "run the model once eagerly before capturing (a warm-up)")
         _counters[device] = torch.zeros(MAX_TILES, dtype=torch.int32, device=device)
     return _counters[device]
