@@ -29,6 +29,7 @@ class Config:
     enable_kv_cache: bool = True           # False = recompute every token each step (lesson 3)
     scheduling: str = "continuous"         # or "static": a batch runs to its end (lesson 7)
     fused_kernels: bool = True             # Triton RMSNorm/SiLU/RoPE on a GPU (lesson 10)
+    skinny_gemm: bool = True               # with fused_kernels: Triton GEMM for decode batches
     attention_backend: str = "auto"        # auto (triton on a GPU, torch on a CPU), torch,
                                            # triton, flash_attn (if installed), flashinfer
     enforce_eager: bool = False            # True = no CUDA graphs

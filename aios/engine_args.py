@@ -26,6 +26,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--async-scheduling", action=argparse.BooleanOptionalAction, default=None,
                    help="plan each step while the GPU runs the last one (default: on for one GPU)")
     g.add_argument("--no-prefix-caching", action="store_true")
+    g.add_argument("--no-skinny-gemm", action="store_true",
+                   help="decode matmuls through cuBLAS, not the skinny Triton GEMM (GPU)")
     g.add_argument("--tensor-parallel-size", "--tp", type=int, default=1, dest="tensor_parallel_size")
 
 
@@ -37,5 +39,6 @@ def engine_kwargs(args: argparse.Namespace) -> dict:
                 gpu_memory_utilization=args.gpu_memory_utilization,
                 attention_backend=args.attention_backend, enforce_eager=args.enforce_eager,
                 enable_prefix_caching=not args.no_prefix_caching,
+                skinny_gemm=not args.no_skinny_gemm,
                 async_scheduling=args.async_scheduling,
                 tensor_parallel_size=args.tensor_parallel_size)

@@ -70,6 +70,15 @@ for part in "$@"; do
       for wl in table nano; do
         run "$wl-triton-eager" python3 benchmark.py --model "$MODEL" --workload $wl --enforce-eager --json "$RES/$wl-triton-eager.json"
       done ;;
+    skinny)     # the skinny GEMM: its tests on the GPU, then cuBLAS vs it (< 3 min; prints its CONFIGS)
+      run skinny_tests python3 -m pytest -q tests/test_kernels.py -k skinny
+      run skinny_bench python3 benchmarks/skinny_gemm.py --json "$RES/skinny_gemm.json"
+      cp "$RES/skinny_gemm.json" "$OUT/" 2>/dev/null || true ;;
+    skinny-e2e) # the engine with the skinny GEMM (default) and without it
+      for wl in table nano; do
+        run "$wl-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-skinny.json"
+        run "$wl-no-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --no-skinny-gemm --json "$RES/$wl-no-skinny.json"
+      done ;;
     splits)
       run decode_splits python3 benchmarks/decode_splits.py --json "$RES/decode_splits.json" ;;
     gputests)   # the tests that take another path on a GPU

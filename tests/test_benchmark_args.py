@@ -24,6 +24,12 @@ def test_impossible_workloads_stop_with_what_was_wrong(flags, words):
     assert words in str(e.value)
 
 
+def test_no_skinny_gemm_turns_the_kernel_off():
+    from aios.engine_args import engine_kwargs
+    assert engine_kwargs(parse_args([]))["skinny_gemm"] is True
+    assert engine_kwargs(parse_args(["--no-skinny-gemm"]))["skinny_gemm"] is False
+
+
 def test_built_workload_has_the_requested_lengths():
     w = workload_from_args(parse_args(["--workload", "small", "--num-seqs", "5"]))
     prompts, params = w.build(vocab_size=100, max_model_len=512)

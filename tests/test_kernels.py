@@ -27,12 +27,13 @@ from aios.backends.triton_backend import TritonBackend  # noqa: E402
 from aios.kernels.decode_attention import decode_attention  # noqa: E402
 from aios.kernels.prefill_attention import prefill_attention  # noqa: E402
 from aios.kernels.qk_norm_rotary import qk_norm_rotary  # noqa: E402
-from aios.kernels.reference import (decode_attention_ref, prefill_attention_ref,  # noqa: E402
-                                    qk_norm_rotary_ref, rms_norm_ref, rotary_ref,
+from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E402
+                                    prefill_attention_ref, qk_norm_rotary_ref, rms_norm_ref, rotary_ref,
                                     silu_and_mul_ref, store_kvcache_ref)
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.rotary import rotary  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
+from aios.kernels.skinny_gemm import GemmConfig, skinny_gemm, skinny_linear, tile_counters  # noqa: E402
 from aios.kernels.store_kvcache import store_kvcache  # noqa: E402
 from aios.utils.context import Context  # noqa: E402
 
@@ -168,6 +169,76 @@ def test_silu_and_mul(dtype, rows, inter):
     out = silu_and_mul(x)
     assert out.shape == (rows, inter) and out.dtype == dtype
     check(out, silu_and_mul_ref(x.float()), dtype)
+
+
+# -------------------------------------------------------------- skinny_gemm --
+GEMM_DTYPES = [torch.bfloat16, torch.float16]
+# (N, K, bias, config): N and K not multiples of the tiles; split-K with an
+# uneven last split; one split; the default heuristic, which splits K here.
+GEMM_SHAPES = [(100, 200, True, GemmConfig(16, 64, 3)),
+               (72, 328, False, GemmConfig(32, 64, 1)),
+               (48, 520, True, None)]
+
+
+def _linear_ref64(x, weight, bias):
+    return linear_ref(x.double(), weight.double(), None if bias is None else bias.double())
+
+
+@pytest.mark.parametrize("dtype", GEMM_DTYPES)
+@pytest.mark.parametrize("n,k,with_bias,config", GEMM_SHAPES)
+@pytest.mark.parametrize("rows", [1, 3, 16, 32])
+def test_skinny_gemm(rows, n, k, with_bias, config, dtype):
+    x, weight = randn(rows, k, dtype=dtype), randn(n, k, dtype=dtype) / k ** 0.5
+    bias = randn(n, dtype=dtype) if with_bias else None
+    out = skinny_gemm(x, weight, bias, config)
+    assert out.shape == (rows, n) and out.dtype == dtype
+    check(out, _linear_ref64(x, weight, bias), dtype)
+
+
+def test_skinny_gemm_strided_rows_and_leading_dims():
+    """x [2, 3, K] whose rows are 8 elements apart, as a slice of a wider tensor."""
+    k, n = 96, 40
+    x = randn(2, 3, k + 8, dtype=torch.bfloat16)[..., :k]
+    weight = randn(n, k, dtype=torch.bfloat16)
+    out = skinny_gemm(x, weight, None, GemmConfig(16, 32, 2))
+    assert out.shape == (2, 3, n)
+    check(out, _linear_ref64(x, weight, None), torch.bfloat16)
+
+
+def test_skinny_gemm_split_k_is_repeatable_and_leaves_its_counters_at_zero():
+    """The last split adds the partials in split order: the same bits every call.
+    The counters must be zero after every launch, or the next launch (or the
+    next replay of a CUDA graph) would pick the wrong split to finish a tile."""
+    x, weight = randn(5, 300, dtype=torch.bfloat16), randn(70, 300, dtype=torch.bfloat16)
+    config = GemmConfig(16, 32, 4)
+    first = skinny_gemm(x, weight, None, config)
+    assert torch.equal(skinny_gemm(x, weight, None, config), first)
+    assert tile_counters(x.device).count_nonzero().item() == 0
+
+
+def test_skinny_linear_is_f_linear_where_the_kernel_does_not_apply():
+    """On a CPU, in float32, or past MAX_ROWS rows: F.linear itself, bit for bit."""
+    cases = [randn(4, 64), randn(4, 64, dtype=torch.bfloat16).cpu(), randn(65, 64, dtype=torch.bfloat16)]
+    for x in cases:
+        weight = torch.randn(24, 64, dtype=x.dtype, device=x.device)
+        assert torch.equal(skinny_linear(x, weight), torch.nn.functional.linear(x, weight))
+
+
+@pytest.mark.skipif(not CUDA, reason="CUDA graphs need a GPU")
+def test_skinny_gemm_cuda_graph_replay():
+    """Captured once, replayed with new inputs written in place: the split-K
+    tickets must come back to zero between replays."""
+    x = randn(8, 1024, dtype=torch.bfloat16)
+    weight = randn(1024, 1024, dtype=torch.bfloat16)
+    config = GemmConfig(16, 128, 8)
+    skinny_gemm(x, weight, None, config)   # compile, and allocate the counters outside the graph
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = skinny_gemm(x, weight, None, config)
+    for _ in range(3):
+        x.copy_(randn(8, 1024, dtype=torch.bfloat16))
+        graph.replay()
+        check(out, _linear_ref64(x, weight, None), torch.bfloat16)
 
 
 # ------------------------------------------------------------------- rotary --

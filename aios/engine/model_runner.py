@@ -91,6 +91,17 @@ class ModelRunner:
                 module.fused_qk_norm_rotary = qk_norm_rotary
         from aios.kernels.sampling import gumbel_sample
         self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)
+        if self.config.skinny_gemm:
+            self._use_skinny_gemm()
+
+    def _use_skinny_gemm(self) -> None:
+        """Decode-sized matmuls through a kernel that spreads the weight read over every SM."""
+        from aios.kernels.skinny_gemm import skinny_linear, tile_counters
+        from aios.layers.linear import LinearBase
+        for module in self.model.modules():
+            if isinstance(module, LinearBase):
+                module.impl = skinny_linear
+        tile_counters(self.device)   # now, so that no CUDA graph owns them
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]

@@ -123,6 +123,12 @@ def decode_attention_ref(q, k_cache, v_cache, context_lens, block_tables, scale,
     return attention_ref(q[:, None], k, v, ones, context_lens, scale)[:, 0]
 
 
+# ------------------------------------------------------------------ linear --
+def linear_ref(x, weight, bias=None):
+    """y = x @ weight.T + bias; x: [..., K], weight: [N, K], bias: [N] or None."""
+    return F.linear(x, weight, bias)
+
+
 # ------------------------------------------------------------ pointwise ops --
 def rms_norm_ref(x, weight, eps, residual=None):
     """RMSNorm, optionally adding the residual stream first.

@@ -13,12 +13,16 @@ Fused weights: q/k/v live in one `qkv_proj` and gate/up in one
 `gate_up_proj`, so one matmul does the work of three (or two). The
 checkpoint still stores them apart; each parameter's `weight_loader` copies a
 checkpoint tensor into the right slice (`shard_id` names which one).
+
+The matmul itself is `impl`: F.linear (linear_ref), or on a GPU the skinny
+GEMM, which takes decode-sized batches and leaves the rest to F.linear
+(aios/kernels/skinny_gemm.py; set by the model runner).
 """
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
+from aios.kernels.reference import linear_ref
 from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
 
 
@@ -28,6 +32,8 @@ def _divide(a: int, b: int) -> int:
 
 
 class LinearBase(nn.Module):
+    impl = staticmethod(linear_ref)   # (x, weight, bias) -> x @ weight.T + bias
+
     def __init__(self, input_size: int, output_size: int, bias: bool = False):
         super().__init__()
         self.tp_rank, self.tp_size = get_tp_rank(), get_tp_size()
@@ -44,7 +50,7 @@ class LinearBase(nn.Module):
         param.data.copy_(loaded)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return self.impl(x, self.weight, self.bias)
 
 
 class ReplicatedLinear(LinearBase):
@@ -125,7 +131,7 @@ class RowParallelLinear(LinearBase):
         param.data.copy_(loaded.narrow(1, self.tp_rank * cols, cols))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.weight)
+        y = self.impl(x, self.weight)
         if self.collectives:
             dist.all_reduce(y)
         return y if self.bias is None else y + self.bias
