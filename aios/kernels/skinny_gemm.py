@@ -111,11 +111,26 @@ class GemmConfig(NamedTuple):
     num_stages: int = 3
 
 
-# (rows bucket, N, K) -> config, for shapes where a measurement beat the
-# heuristic below. The rows bucket is BLOCK_M: 16 for 1-16 rows, 32 for 17-32,
-# 64 for 33-64. benchmarks/skinny_gemm.py measures Qwen3-0.6B's and Qwen3-8B's
-# four GEMMs on the GPU and prints the entries to put here.
-CONFIGS: dict[tuple[int, int, int], GemmConfig] = {}
+# (rows bucket, N, K) -> config: the shapes where this kernel measured at least
+# 3% faster than cuBLAS (summed over the bucket's row counts) on one H100
+# (benchmarks/skinny_gemm.py, BENCHMARKS.md). The rows bucket is BLOCK_M: 16
+# for 1-16 rows, 32 for 17-32. Only these shapes leave cuBLAS in the engine
+# (skinny_linear): cuBLAS's small GEMMs are not slow everywhere (Qwen3-0.6B's
+# qkv and gate_up stay with it), and other GPUs have not been measured.
+CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
+    # Qwen3-0.6B: o (N 1024, K 2048) and down (N 1024, K 3072): 8 cuBLAS tiles
+    (16, 1024, 2048): GemmConfig(32, 128, 4, 4, 4),
+    (16, 1024, 3072): GemmConfig(32, 128, 8, 4, 3),
+    (32, 1024, 2048): GemmConfig(16, 128, 4, 4, 3),
+    (32, 1024, 3072): GemmConfig(16, 256, 4, 4, 3),
+    # Qwen3-8B: qkv, o, gate_up, down
+    (16, 6144, 4096): GemmConfig(32, 256, 1, 2, 3),
+    (16, 4096, 4096): GemmConfig(32, 128, 4, 4, 3),
+    (16, 24576, 4096): GemmConfig(64, 128, 1, 4, 3),
+    (16, 4096, 12288): GemmConfig(64, 128, 4, 4, 3),
+    (32, 24576, 4096): GemmConfig(64, 128, 1, 2, 3),
+    (32, 4096, 12288): GemmConfig(32, 256, 2, 4, 3),
+}
 
 
 def rows_bucket(rows: int) -> int:
@@ -213,6 +228,7 @@ def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
     if (x.is_cuda and 0 < rows <= MAX_ROWS and x.dtype in (torch.bfloat16, torch.float16)
-            and weight.dtype == x.dtype and weight.stride(-1) == 1):
+            and weight.dtype == x.dtype and weight.stride(-1) == 1
+            and (rows_bucket(rows), *weight.shape) in CONFIGS):   # measured faster than cuBLAS
         return skinny_gemm(x, weight, bias)
     return F.linear(x, weight, bias)
