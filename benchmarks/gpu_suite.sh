@@ -70,6 +70,9 @@ for part in "$@"; do
       for wl in table nano; do
         run "$wl-triton-eager" python3 benchmark.py --model "$MODEL" --workload $wl --enforce-eager --json "$RES/$wl-triton-eager.json"
       done ;;
+    sampling)   # top-k/top-p: the GPU checks, then throughput per run and the sampler alone
+      run sampling_tests python3 -m pytest -q -x tests/test_sampling_kernel.py -k "threshold or sampler"
+      run sampling_suite python3 benchmarks/sampling_suite.py --model "$MODEL" --out-dir "$RES/sampling" ;;
     splits)
       run decode_splits python3 benchmarks/decode_splits.py --json "$RES/decode_splits.json" ;;
     gputests)   # the tests that take another path on a GPU

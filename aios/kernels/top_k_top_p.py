@@ -61,10 +61,11 @@ def _ordered_key(x, BITS: tl.constexpr):
     negative float, in two's complement, order backwards: flip them)."""
     if BITS == 16:
         b = x.to(tl.int16, bitcast=True).to(tl.int32)       # sign-extended
-        return b ^ ((b >> 15) & 0x7FFF)
+        key = b ^ ((b >> 15) & 0x7FFF)
     else:
         b = x.to(tl.int32, bitcast=True)
-        return b ^ ((b >> 31) & 0x7FFFFFFF)
+        key = b ^ ((b >> 31) & 0x7FFFFFFF)
+    return key
 
 
 @triton.jit
@@ -86,8 +87,8 @@ def _top_k_top_p_threshold_kernel(
     if (temp > 0.0) & ((k < vocab) | top_p_on):
         inv_t = tl.math.div_rn(1.0, temp)
         lanes = tl.arange(0, BLOCK)
-        lse = 0.0
-        min_key = 0
+        lse = tl.full([], 0.0, tl.float32)
+        min_key = tl.full([], 0, tl.int32)
         if top_p_on | (k > num_cand):
             # One pass: logsumexp(logits / T) (a running max and sum per lane)
             # and the smallest key (the bisection's lower end).
