@@ -285,6 +285,27 @@ def test_thresholds_in_every_dtype(dtype):
     assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
 
 
+@pytest.mark.skipif(not CUDA, reason="full-size rows on the GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_thresholds_of_flat_rows_on_the_gpu(dtype):
+    """Logits as random weights make them (flat): top_p = 0.95 keeps tens of
+    thousands of tokens in every row, and every row bisects."""
+    batch, vocab = 256, QWEN3_VOCAB
+    g = torch.Generator().manual_seed(7)
+    logits = (torch.randn(batch, vocab, generator=g) * 0.5).to(DEVICE, dtype)
+    temps = torch.full((batch,), 0.6, device=DEVICE)
+    top_ks = torch.full((batch,), vocab, device=DEVICE)
+    top_ks[::4] = 5000                                    # the count decides these
+    top_ps = torch.full((batch,), 0.95, device=DEVICE)
+    thr = top_k_top_p_thresholds(logits, temps, top_ks, top_ps, 64)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+    kept = (logits.float() >= thr[:, None]).sum(dim=1)
+    # bf16 rows hold long runs of equal logits: ties at the cut are all kept
+    assert (kept[1::4] > 10_000).all() and (kept[::4] >= 5000).all()
+    assert ((logits.float() > thr[:, None]).sum(dim=1)[::4] < 5000).all()
+
+
 @pytest.mark.usefixtures("poison_empty")
 def test_sampler_with_thresholds_equals_the_reference():
     """The GPU path (thresholds, then the masked sampling kernel) vs the
