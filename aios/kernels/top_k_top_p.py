@@ -23,10 +23,10 @@ cost half the throughput. Instead, per row:
    logit v is kept iff
        #{x > v} < k   and   mass{x > v} < top_p,
    both true for large v, so the threshold is the smallest v that passes.
-   A bisection over the logits' bit patterns (as ordered integers) finds it
-   exactly: one pass over the row per bit of the range, at most 16 for
-   bf16/fp16 logits (32 for fp32). Decided per row on the device; other rows
-   skip it.
+   A search over the logits' bit patterns (as ordered integers) finds it
+   exactly: each pass over the row tries three pivots and keeps a quarter of
+   the range, so two bits a pass, at most 8 passes for bf16/fp16 logits (16
+   for fp32). Decided per row on the device; other rows skip it.
 
 Ties: tokens tied with the last kept one are all kept (the sort ranked ties
 in some order and kept only the first of them). Sums round differently from
@@ -69,6 +69,17 @@ def _ordered_key(x, BITS: tl.constexpr):
 
 
 @triton.jit
+def _tally(key, xf, prob, inside, pivot, count, mass, lowest):
+    """Add one tile to a pivot's tallies: how many tokens lie above it, their
+    probability mass, and the smallest logit at or above it."""
+    above = inside & (key > pivot)
+    count += above.to(tl.int32)
+    mass += tl.where(above, prob, 0.0)
+    lowest = tl.minimum(lowest, tl.where(inside & (key >= pivot), xf, float("inf")))
+    return count, mass, lowest
+
+
+@triton.jit
 def _top_k_top_p_threshold_kernel(
     logits_ptr, temps_ptr, top_ks_ptr, top_ps_ptr, cand_ptr, out_ptr,
     stride_row, vocab, num_cand,
@@ -91,7 +102,7 @@ def _top_k_top_p_threshold_kernel(
         min_key = tl.full([], 0, tl.int32)
         if top_p_on | (k > num_cand):
             # One pass: logsumexp(logits / T) (a running max and sum per lane)
-            # and the smallest key (the bisection's lower end).
+            # and the smallest key (the search's lower end).
             run_max = tl.full([BLOCK], float("-inf"), tl.float32)
             run_sum = tl.zeros([BLOCK], tl.float32)
             run_key = tl.full([BLOCK], 2147483647, tl.int32)
@@ -121,32 +132,49 @@ def _top_k_top_p_threshold_kernel(
         threshold = tl.min(tl.where(keep, c, float("inf")), axis=0)
         fits = (num_kept < num_cand) | (k <= num_cand) | (top_p_on & (tl.sum(q, axis=0) >= p))
         if fits == 0:
-            # Every candidate is kept and more are: bisect on the keys between
+            # Every candidate is kept and more are: search the keys between
             # the row's smallest (dropped) and the last candidate's (kept).
             last = j == num_cand - 1
             lo = min_key.to(tl.int64) - 1
             hi = tl.sum(tl.where(last, _ordered_key(c_raw, BITS), 0), axis=0).to(tl.int64)
             while hi - lo > 1:
-                mid = lo + (hi - lo) // 2
-                count = tl.zeros([BLOCK], tl.int32)
-                mass = tl.zeros([BLOCK], tl.float32)
-                lowest = tl.full([BLOCK], float("inf"), tl.float32)
+                # Three pivots a pass: a quarter of the range is left after it.
+                p1 = lo + (hi - lo) // 4
+                p2 = lo + (hi - lo) // 2
+                p3 = lo + (hi - lo) * 3 // 4                 # > lo: every pass moves
+                count1 = tl.zeros([BLOCK], tl.int32)
+                count2 = tl.zeros([BLOCK], tl.int32)
+                count3 = tl.zeros([BLOCK], tl.int32)
+                mass1 = tl.zeros([BLOCK], tl.float32)
+                mass2 = tl.zeros([BLOCK], tl.float32)
+                mass3 = tl.zeros([BLOCK], tl.float32)
+                low1 = tl.full([BLOCK], float("inf"), tl.float32)
+                low2 = tl.full([BLOCK], float("inf"), tl.float32)
+                low3 = tl.full([BLOCK], float("inf"), tl.float32)
                 for start in range(0, vocab, BLOCK):
                     ids = start + lanes
                     inside = ids < vocab
                     x = tl.load(row_ptr + ids, mask=inside, other=float("-inf"))
                     key = _ordered_key(x, BITS)
                     xf = x.to(tl.float32)
-                    above = inside & (key > mid)
-                    count += above.to(tl.int32)
-                    mass += tl.where(above, tl.exp(xf * inv_t - lse), 0.0)
-                    lowest = tl.minimum(lowest, tl.where(inside & (key >= mid), xf, float("inf")))
-                kept = (tl.sum(count, axis=0) < k) & (tl.sum(mass, axis=0) < p_cut)
-                if kept:
-                    hi = mid
-                    threshold = tl.min(lowest, axis=0)   # the logit whose key is mid, at the end
+                    prob = tl.exp(xf * inv_t - lse)
+                    count1, mass1, low1 = _tally(key, xf, prob, inside, p1, count1, mass1, low1)
+                    count2, mass2, low2 = _tally(key, xf, prob, inside, p2, count2, mass2, low2)
+                    count3, mass3, low3 = _tally(key, xf, prob, inside, p3, count3, mass3, low3)
+                # kept(pivot) is monotone: the first pivot that keeps is the new hi.
+                if (tl.sum(count1, axis=0) < k) & (tl.sum(mass1, axis=0) < p_cut):
+                    hi = p1
+                    threshold = tl.min(low1, axis=0)   # the logit whose key is hi, at the end
+                elif (tl.sum(count2, axis=0) < k) & (tl.sum(mass2, axis=0) < p_cut):
+                    lo = p1
+                    hi = p2
+                    threshold = tl.min(low2, axis=0)
+                elif (tl.sum(count3, axis=0) < k) & (tl.sum(mass3, axis=0) < p_cut):
+                    lo = p2
+                    hi = p3
+                    threshold = tl.min(low3, axis=0)
                 else:
-                    lo = mid
+                    lo = p3
     tl.store(out_ptr + row, threshold)
 
 
