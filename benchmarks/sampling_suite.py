@@ -24,7 +24,8 @@ kernels compiled inside the timed run (LLM.warm_up should leave none).
 Then the sampler alone (triton.testing.do_bench), logits [B, 151,936] bf16,
 B = 1, 32, 256: temperature only, and top-k/top-p and top-p by the sort
 (before) and by the thresholds (now), on peaked logits (a few dozen likely
-tokens, like a trained model) and flat ones (like random weights).
+tokens, like a trained model) and flat ones (like random weights); and
+torch.topk of the candidates alone (a part of "threshold").
 """
 import argparse
 import dataclasses
@@ -133,6 +134,8 @@ def sampler_bench(out_dir: str, batches, vocab: int) -> list[dict]:
                       positions=torch.full((batch,), 100, device=device))
         tops = {"top-k/top-p": (20, 0.95), "top-p": (vocab, 0.95)}
         cases = [("temperature", "flat", None, new, {})]
+        topk_alone = lambda x, **_: torch.topk(x, num_candidates_for(20), dim=-1)  # noqa: E731
+        cases.append(("topk(64) only", "flat", None, topk_alone, {}))
         for kind, (k, p) in tops.items():
             extra = dict(top_ks=torch.full((batch,), k, device=device),
                          top_ps=torch.full((batch,), p, device=device),
@@ -147,28 +150,37 @@ def sampler_bench(out_dir: str, batches, vocab: int) -> list[dict]:
             row = {"batch": batch, "vocab": vocab, "sampling": kind, "logits": dist,
                    "path": how or "-", "ms": ms}
             rows.append(row)
-            print(f"B={batch:<4} {kind:<12} {dist:<7} {row['path']:<10} {ms * 1e3:9.1f} us", flush=True)
+            print(f"B={batch:<4} {kind:<14} {dist:<7} {row['path']:<10} {ms * 1e3:9.1f} us", flush=True)
         write_json(out_dir, f"sampler_bench_B{batch}", {"rows": rows[-len(cases):]})
     return rows
 
 
 def table(engine, micro) -> None:
+    if engine:
+        engine_table(engine)
+    if micro:
+        micro_table(micro)
+
+
+def engine_table(engine) -> None:
     print("\n== engine (tok/s, x vs the first temperature run of the workload) ==")
     print(f"{'workload':<9}{'run':<23}{'tok/s':>9}{'ratio':>7}{'compiled':>10}{'hits':>9}")
     for r in engine:
         print(f"{r['workload']:<9}{r['run']:<23}{r['output_tokens_per_s']:>9.0f}"
               f"{r['ratio_vs_first']:>7.2f}{len(r['compiled_in_run']):>10}{r['prefix_hit_tokens']:>9}")
-    if micro:
-        print("\n== sampler alone (us, median), logits bf16 ==")
-        print(f"{'B':>4}  {'sampling':<12}{'logits':<8}{'sort':>10}{'threshold':>11}{'speed-up':>10}")
-        for r in micro:
-            if r["path"] == "sort":
-                t = next(q for q in micro if q["path"] == "threshold" and
-                         (q["batch"], q["sampling"], q["logits"]) == (r["batch"], r["sampling"], r["logits"]))
-                print(f"{r['batch']:>4}  {r['sampling']:<12}{r['logits']:<8}{r['ms'] * 1e3:>10.1f}"
-                      f"{t['ms'] * 1e3:>11.1f}{r['ms'] / t['ms']:>9.1f}x")
-            elif r["path"] == "-":
-                print(f"{r['batch']:>4}  {r['sampling']:<12}{r['logits']:<8}{'':>10}{r['ms'] * 1e3:>11.1f}")
+
+
+def micro_table(micro) -> None:
+    print("\n== sampler alone (us, median), logits bf16 ==")
+    print(f"{'B':>4}  {'sampling':<14}{'logits':<8}{'sort':>10}{'threshold':>11}{'speed-up':>10}")
+    for r in micro:
+        if r["path"] == "sort":
+            t = next(q for q in micro if q["path"] == "threshold" and
+                     (q["batch"], q["sampling"], q["logits"]) == (r["batch"], r["sampling"], r["logits"]))
+            print(f"{r['batch']:>4}  {r['sampling']:<14}{r['logits']:<8}{r['ms'] * 1e3:>10.1f}"
+                  f"{t['ms'] * 1e3:>11.1f}{r['ms'] / t['ms']:>9.1f}x")
+        elif r["path"] == "-":
+            print(f"{r['batch']:>4}  {r['sampling']:<14}{r['logits']:<8}{'':>10}{r['ms'] * 1e3:>11.1f}")
 
 
 def main(argv=None) -> int:
