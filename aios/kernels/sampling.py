@@ -143,8 +143,9 @@ def _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK: tl.constex
 
 @triton.jit
 def _sample_split_kernel(
-    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, thresholds_ptr, out_ptr, part_score_ptr,
-    part_id_ptr, stride_row,                     # logits [B, V]: row stride; columns are contiguous
+    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, thresholds_ptr, out_ptr,
+    part_score_ptr, part_id_ptr,
+    stride_row,                     # logits [B, V]: row stride; columns are contiguous
     vocab, split_tokens,
     BLOCK: tl.constexpr,
     DIRECT: tl.constexpr,           # one split per row: write the token itself
