@@ -13,7 +13,8 @@ cost half the throughput. Instead, per row:
 
 1. Candidates: torch.topk gives the K largest logits, sorted (K a power of two,
    >= the largest top_k of the batch where that is at most MAX_CANDIDATES).
-   With lse = logsumexp(logits / T) over the whole row (one pass here), each
+   With lse = logsumexp(logits / T) over the whole row (one pass here; rows
+   with top-k alone need no probabilities and skip it), each
    candidate's probability is exp(logit / T - lse), so the rule runs on the
    candidates alone. That is exact whenever the kept head ends inside them:
    k <= K, or the mass of the candidates reaches top_p. Real models are
@@ -28,10 +29,12 @@ cost half the throughput. Instead, per row:
    the range, so two bits a pass, at most 8 passes for bf16/fp16 logits (16
    for fp32). Decided per row on the device; other rows skip it.
 
-Ties: tokens tied with the last kept one are all kept (the sort ranked ties
-in some order and kept only the first of them). Sums round differently from
-the reference's cumulative sum: a token whose mass above lies within ~1e-6 of
-top_p may be decided the other way.
+Ties: tokens tied with the last kept one are all kept, where a sort ranks
+ties in some order and may keep only the first of them (bf16 logits tie
+often: a top_k of 20 may keep 21). Sums round differently from the
+reference's cumulative sum: a token whose mass above lies within float32
+rounding (~1e-6, up to ~1e-5 over a flat row) of top_p may be decided the
+other way.
 
 No host sync, and shapes depend only on (B, V, K): the whole thing can be
 captured in a CUDA graph. One program per row (a row is one SM's work).
