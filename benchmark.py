@@ -31,6 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("min-input-len", "max-input-len", "min-output-len", "max-output-len"):
         p.add_argument(f"--{name}", type=int)
     p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float, help="top-p of every request (default: off)")
+    p.add_argument("--top-k", type=int, help="top-k of every request (default: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-warmup", action="store_true")
     p.add_argument("--compare-hf", action="store_true",
@@ -46,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def workload_from_args(args):
     overrides = {f: getattr(args, f) for f in ("num_seqs", "min_input_len", "max_input_len",
                                                "min_output_len", "max_output_len",
-                                               "temperature", "seed")
+                                               "temperature", "top_p", "top_k", "seed")
                  if getattr(args, f) is not None}
     try:
         return dataclasses.replace(WORKLOADS[args.workload], **overrides)

@@ -62,6 +62,11 @@ class LLM(LLMEngine):
         for _ in range(2):
             for prompts in batches:
                 self.generate(prompts, SamplingParams(temperature=0.0, max_tokens=8), use_tqdm=False)
+        # Sampling with top-k / top-p compiles kernels of its own (the thresholds,
+        # the masked sampler); temperature only and greedy rows share a batch.
+        mixed = [SamplingParams(temperature=0.0, max_tokens=4), SamplingParams(temperature=0.7, max_tokens=4),
+                 SamplingParams(temperature=0.6, top_p=0.95, top_k=20, max_tokens=4)]
+        self.generate(batches[0][:1] * 3, mixed, use_tqdm=False)
 
     def _run_until_done(self, num_requests: int, use_tqdm: bool) -> None:
         bar = tqdm(total=num_requests, desc="Generating", disable=not use_tqdm, dynamic_ncols=True)

@@ -79,6 +79,9 @@ for part in "$@"; do
         run "$wl-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-skinny.json"
         run "$wl-no-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --no-skinny-gemm --json "$RES/$wl-no-skinny.json"
       done ;;
+    sampling)   # top-k/top-p: the GPU checks, then throughput per run and the sampler alone
+      run sampling_tests python3 -m pytest -q -x tests/test_sampling_kernel.py -k "threshold or sampler"
+      run sampling_suite python3 benchmarks/sampling_suite.py --model "$MODEL" --out-dir "$RES/sampling" ;;
     splits)
       run decode_splits python3 benchmarks/decode_splits.py --json "$RES/decode_splits.json" ;;
     gputests)   # the tests that take another path on a GPU

@@ -50,7 +50,8 @@ def run_static(model, config, prompts, params, batch_size: int) -> dict:
             mask[row, longest - len(prompts[i]):] = 1
         max_new = max(params[i].max_tokens for i in idx)
         gen = GenerationConfig(max_new_tokens=max_new, min_new_tokens=max_new, do_sample=True,
-                               temperature=params[idx[0]].temperature, top_k=0, top_p=1.0,
+                               temperature=params[idx[0]].temperature,
+                               top_k=max(params[idx[0]].top_k, 0), top_p=params[idx[0]].top_p,
                                pad_token_id=0, eos_token_id=None)
         model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen)
         useful += sum(params[i].max_tokens for i in idx)
@@ -66,7 +67,8 @@ def run_continuous(model, config, prompts, params) -> dict | None:
         return None
     mean_out = round(sum(p.max_tokens for p in params) / len(params))
     gen = GenerationConfig(max_new_tokens=mean_out, min_new_tokens=mean_out, do_sample=True,
-                           temperature=params[0].temperature, top_k=0, top_p=1.0,
+                           temperature=params[0].temperature, top_k=max(params[0].top_k, 0),
+                           top_p=params[0].top_p,
                            pad_token_id=0, eos_token_id=None)
     # A short untimed run first, as aios gets its warm-up (kernels, allocator).
     model.generate_batch(inputs=[p[:16] for p in prompts[:2]], generation_config=GenerationConfig(

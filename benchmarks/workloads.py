@@ -20,6 +20,8 @@ class Workload:
     min_output_len: int
     max_output_len: int
     temperature: float = 0.6
+    top_p: float = 1.0             # 1 = off
+    top_k: int = -1                # -1 = off
     seed: int = 0
 
     def __post_init__(self):
@@ -41,8 +43,8 @@ class Workload:
             n_in = int(min(n_in, max_model_len - 1))
             n_out = int(min(n_out, max_model_len - n_in))
             prompts.append(rng.integers(0, vocab_size, n_in).tolist())
-            params.append(SamplingParams(temperature=self.temperature, max_tokens=n_out,
-                                         ignore_eos=True))
+            params.append(SamplingParams(temperature=self.temperature, top_p=self.top_p,
+                                         top_k=self.top_k, max_tokens=n_out, ignore_eos=True))
         return prompts, params
 
 

@@ -13,6 +13,16 @@ def test_overrides_replace_the_named_workloads_fields():
     assert (w.name, w.num_seqs, w.min_input_len, w.max_output_len) == ("nano", 4, 100, 200)
 
 
+def test_top_p_and_top_k_apply_to_every_request():
+    w = workload_from_args(parse_args(["--workload", "small", "--top-p", "0.95", "--top-k", "20",
+                                       "--temperature", "0.6"]))
+    assert (w.top_p, w.top_k, w.temperature) == (0.95, 20, 0.6)
+    _, params = w.build(vocab_size=100, max_model_len=512)
+    assert {(p.temperature, p.top_p, p.top_k) for p in params} == {(0.6, 0.95, 20)}
+    plain = workload_from_args(parse_args(["--workload", "small"]))
+    assert {(p.top_p, p.top_k) for p in plain.build(100, 512)[1]} == {(1.0, -1)}
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--max-output-len", "8"], "output lengths need 1 <= min <= max, got min 16, max 8"),
     (["--min-input-len", "0"], "input lengths need 1 <= min <= max, got min 0"),
@@ -46,8 +56,10 @@ def test_compare_hf_runs_the_transformers_baseline_asked_for(tiny_qwen3_dir, tmp
     out = tmp_path / "r.json"
     assert main(["--model", tiny_qwen3_dir, "--device", "cpu", "--workload", "small",
                  "--num-seqs", "3", "--max-output-len", "20", "--compare-hf",
-                 "--hf-runs", "static", "--json", str(out)]) == 0
-    results = json.loads(out.read_text())["results"]
+                 "--hf-runs", "static", "--top-p", "0.9", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert (record["workload"]["top_p"], record["workload"]["top_k"]) == (0.9, -1)
+    results = record["results"]
     assert [r["engine"] for r in results] == ["aios", "hf generate (batch 32)"]
     # Both count the tokens the workload asked for, so the ratio compares like with like.
     assert results[0]["output_tokens"] == results[1]["output_tokens"]

@@ -161,6 +161,48 @@ def test_prefix_cache_identical_prompts_in_one_batch(tiny_qwen3_dir, tiny_qwen3_
     assert_all_blocks_free(llm)
 
 
+class _CountedId(int):
+    """A block id that counts the equality tests made on it."""
+    comparisons = 0
+
+    def __eq__(self, other):
+        _CountedId.comparisons += 1
+        return int(self) == int(other)
+
+    __hash__ = int.__hash__
+
+
+def test_prefix_hit_takes_its_block_from_the_free_list_without_a_scan():
+    """A rerun of a cached workload takes every prompt block back from the free
+    list. A deque's remove compares the id with every id before it (O(n):
+    ~2 s of CPU per rerun of the nano workload with 40k blocks); FreeBlockIds
+    looks it up by hash, and keeps the hand-out order."""
+    from aios.engine.block_manager import BlockManager, FreeBlockIds
+    from aios.engine.sequence import Sequence
+    ids = [_CountedId(i) for i in range(10_000)]
+    free = FreeBlockIds(ids)
+    _CountedId.comparisons = 0
+    free.remove(ids[9_000])
+    assert _CountedId.comparisons <= 2 and 9_000 not in free and len(free) == 9_999
+
+    bm = BlockManager(num_blocks=8, block_size=4)
+    prompt = list(range(100, 113))                      # 3 full blocks + 1 token
+    seq = Sequence(prompt, greedy(4), 4, 64)
+    bm.allocate(seq)
+    assert seq.block_table == [0, 1, 2, 3] and list(bm.free_block_ids) == [4, 5, 6, 7]
+    bm.deallocate(seq)                                  # freed to the right, last block first
+    assert list(bm.free_block_ids) == [4, 5, 6, 7, 3, 2, 1, 0]
+    again = Sequence(prompt, greedy(4), 4, 64)
+    bm.allocate(again)                                  # hits blocks 0-2, takes 4 for the rest
+    assert again.block_table == [0, 1, 2, 4] and again.num_cached_tokens == 12
+    assert list(bm.free_block_ids) == [5, 6, 7, 3]      # the others keep their order
+    assert bm.num_free_blocks == 4
+    bm.deallocate(again)
+    assert list(bm.free_block_ids) == [5, 6, 7, 3, 4, 2, 1, 0]
+    with pytest.raises(AssertionError, match="freed twice"):
+        bm.free_block_ids.append(0)
+
+
 # ------------------------------------------------------ block accounting ---
 def test_aborts_free_their_blocks_and_do_not_disturb_others(tiny_qwen3_llm):
     llm = LLM(tiny_qwen3_llm.config.model_path, max_num_seqs=3, num_kv_blocks=20)

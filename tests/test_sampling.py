@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from aios import LLM, SamplingParams
+from aios.kernels.reference import top_k_top_p_threshold_ref
 from aios.layers.sampler import Sampler
 from conftest import assert_all_blocks_free, generate_ids, greedy, random_prompts
 
@@ -53,12 +54,20 @@ def _sampler_inputs(mode: str):
     return kwargs
 
 
-@pytest.mark.parametrize("mode", ["torch RNG", "seed per row", "one seed, many positions"])
-def test_sampler_matches_exact_distribution(mode):
+@pytest.mark.parametrize("mode, truncation", [
+    ("torch RNG", "mask"), ("seed per row", "mask"), ("one seed, many positions", "mask"),
+    ("seed per row", "threshold"), ("one seed, many positions", "threshold")])
+def test_sampler_matches_exact_distribution(mode, truncation):
+    """truncation: the sorted mask of the CPU (mask_top_k_top_p), or the GPU's
+    way, a logit threshold per row (here its reference, which the kernel
+    matches exactly in tests/test_sampling_kernel.py)."""
     torch.manual_seed(0)
     kwargs = _sampler_inputs(mode)
     logits = LOGITS.repeat(len(CONFIGS) * DRAWS, 1)
-    tokens = Sampler()(logits, **kwargs).view(len(CONFIGS), DRAWS)
+    sampler = Sampler()
+    if truncation == "threshold":
+        sampler.threshold_impl = top_k_top_p_threshold_ref
+    tokens = sampler(logits, **kwargs).view(len(CONFIGS), DRAWS)
     for (temperature, top_k, top_p), row in zip(CONFIGS, tokens):
         q = exact_distribution(LOGITS, temperature, top_k, top_p)
         counts = torch.bincount(row, minlength=V).double()
@@ -243,3 +252,14 @@ def test_sampling_inputs_keep_their_buffers_whatever_the_batch():
     assert len(addresses) == 1
     top = inputs.load([Sequence([1, 2], SamplingParams(temperature=1.0, top_k=5, seed=1), 16, 64)])
     assert top["top_ks"].tolist() == [5] and top["top_rows"].tolist() == [0]
+    assert top["num_candidates"] == 64
+    # A mixed batch: greedy, temperature only, top-p only, top-k 100 (128 candidates).
+    mixed = [SamplingParams(temperature=0, seed=1), SamplingParams(temperature=0.7, seed=2),
+             SamplingParams(temperature=0.6, top_p=0.95, seed=3),
+             SamplingParams(temperature=1.0, top_k=100, seed=4)]
+    got = inputs.load([Sequence([1, 2, 3], p, 16, 64) for p in mixed])
+    assert got["top_ks"].tolist() == [V, V, V, 100] and got["top_rows"].tolist() == [2, 3]
+    assert got["top_ps"].tolist() == pytest.approx([1.0, 1.0, 0.95, 1.0])
+    assert got["num_candidates"] == 128
+    again = inputs.load([Sequence([1, 2], mixed[2], 16, 64)])    # the same buffers, every step
+    assert all(again[n].data_ptr() == got[n].data_ptr() for n in ("top_ks", "top_ps", "top_rows"))

@@ -21,9 +21,10 @@ import pytest  # noqa: E402
 
 from aios import LLM, SamplingParams  # noqa: E402
 from aios.kernels.reference import (exponential_from_bits, sample_ref,  # noqa: E402
-                                    seeded_exponential_noise)
+                                    seeded_exponential_noise, top_k_top_p_threshold_ref)
 from aios.kernels.sampling import gumbel_sample  # noqa: E402
-from aios.layers.sampler import Sampler  # noqa: E402
+from aios.kernels.top_k_top_p import top_k_top_p_thresholds  # noqa: E402
+from aios.layers.sampler import Sampler, mask_top_k_top_p  # noqa: E402
 from conftest import generate_ids, random_prompts  # noqa: E402
 
 DEVICE = "cuda" if CUDA else "cpu"
@@ -220,6 +221,114 @@ def test_sampler_with_the_kernel_equals_the_reference():
     assert_same_tokens(out, ref, logits, temps, seeds, positions)
     top5 = logits[1].float().topk(5).indices.tolist()
     assert out[1].item() in top5
+
+
+# ------------------------------------------------- top-k / top-p thresholds ---
+def mixed_truncation(batch, vocab, seed):
+    """Every kind of row: greedy (every third, from random_inputs), temperature
+    only, top-k below and above the candidates, top-p (peaked rows keep a few
+    tokens, flat rows thousands), both; and one row of ties at the cut."""
+    logits, temps, seeds, positions = random_inputs(batch, vocab, torch.bfloat16, seed)
+    g = torch.Generator().manual_seed(seed)
+    kinds = [(vocab, 1.0), (5, 1.0), (300, 1.0), (vocab, 0.9), (vocab, 0.5), (20, 0.95),
+             (vocab, 0.99), (1000, 0.8)]
+    top_ks = torch.tensor([kinds[i % len(kinds)][0] for i in range(batch)], device=DEVICE)
+    top_ps = torch.tensor([kinds[i % len(kinds)][1] for i in range(batch)], device=DEVICE)
+    flat = torch.rand(batch, generator=g) < 0.5                  # random weights look like this
+    logits[flat.to(DEVICE)] = (logits[flat.to(DEVICE)].float() * 0.05).to(logits.dtype)
+    logits[1, :8] = logits[1].max() + 1                          # 8 tied best, top_k = 5
+    return logits, temps, top_ks, top_ps, seeds, positions
+
+
+def assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps):
+    """CPU (interpreter): the reference's thresholds exactly. GPU: exp and sums
+    round differently, so a row may cut at a neighbour of the reference's
+    token, but only where the mass above it lies within 1e-4 of top_p."""
+    if not CUDA:
+        assert torch.equal(thr, ref), (thr - ref).abs().max()
+        return
+    for row in (thr != ref).nonzero().flatten().tolist():
+        x = logits[row].double()
+        assert temps[row] > 0 and (x == thr[row].double()).any(), f"row {row}: no such logit"
+        p = torch.softmax(x / temps[row].double(), dim=0)
+        above_ours, above_ref = p[x > thr[row]].sum(), p[x > ref[row]].sum()
+        assert (x > thr[row]).sum() < top_ks[row], f"row {row}: more than top_k kept"
+        assert abs(above_ours - top_ps[row]) < 1e-4 or abs(above_ref - top_ps[row]) < 1e-4, (
+            f"row {row}: cut {thr[row].item()} vs {ref[row].item()}, masses {above_ours}, {above_ref}")
+
+
+@pytest.mark.parametrize("num_candidates", [None, 4, 256])
+def test_thresholds_equal_the_reference(num_candidates):
+    """The rule on the candidates when the kept head fits in them, the
+    bisection when not (4 candidates: nearly every truncating row bisects)."""
+    batch, vocab = (256, QWEN3_VOCAB) if CUDA else (16, 1500)
+    logits, temps, top_ks, top_ps, _, _ = mixed_truncation(batch, vocab, seed=3)
+    thr = top_k_top_p_thresholds(logits, temps, top_ks, top_ps, num_candidates)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert thr.dtype == torch.float32 and thr.shape == (batch,)
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+    greedy_or_off = (temps == 0) | ((top_ks >= vocab) & (top_ps >= 1))
+    assert torch.isinf(thr[greedy_or_off]).all() and torch.isfinite(thr[~greedy_or_off]).all()
+    assert (logits[1].float() >= thr[1]).sum() == 8          # the ties at the cut are all kept
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_thresholds_in_every_dtype(dtype):
+    """The bisection runs on the dtype's own bits (16 or 32 of them)."""
+    batch, vocab = (64, 32_000) if CUDA else (6, 700)
+    logits, temps, _, _ = random_inputs(batch, vocab, dtype, seed=4, scale=0.3)
+    top_ks = torch.full((batch,), vocab, device=DEVICE)
+    top_ks[1::2] = 100
+    top_ps = torch.full((batch,), 0.9, device=DEVICE)
+    thr = top_k_top_p_thresholds(logits, temps, top_ks, top_ps, 8)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+
+
+@pytest.mark.skipif(not CUDA, reason="full-size rows on the GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_thresholds_of_flat_rows_on_the_gpu(dtype):
+    """Logits as random weights make them (flat): top_p = 0.95 keeps tens of
+    thousands of tokens in every row, and every row bisects."""
+    batch, vocab = 256, QWEN3_VOCAB
+    g = torch.Generator().manual_seed(7)
+    logits = (torch.randn(batch, vocab, generator=g) * 0.5).to(DEVICE, dtype)
+    temps = torch.full((batch,), 0.6, device=DEVICE)
+    top_ks = torch.full((batch,), vocab, device=DEVICE)
+    top_ks[::4] = 5000                                    # the count decides these
+    top_ps = torch.full((batch,), 0.95, device=DEVICE)
+    thr = top_k_top_p_thresholds(logits, temps, top_ks, top_ps, 64)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+    kept = (logits.float() >= thr[:, None]).sum(dim=1)
+    # bf16 rows hold long runs of equal logits: ties at the cut are all kept
+    assert (kept[1::4] > 10_000).all() and (kept[::4] >= 5000).all()
+    assert ((logits.float() > thr[:, None]).sum(dim=1)[::4] < 5000).all()
+
+
+@pytest.mark.usefixtures("poison_empty")
+def test_sampler_with_thresholds_equals_the_reference():
+    """The GPU path (thresholds, then the masked sampling kernel) vs the
+    reference of both, on every kind of row, seeded."""
+    batch, vocab = (256, QWEN3_VOCAB) if CUDA else (16, 1500)
+    logits, temps, top_ks, top_ps, seeds, positions = mixed_truncation(batch, vocab, seed=5)
+    kwargs = dict(top_ks=top_ks, top_ps=top_ps, seeds=seeds, positions=positions)
+    ref_sampler, kernel_sampler = Sampler(), Sampler()
+    ref_sampler.threshold_impl = top_k_top_p_threshold_ref
+    kernel_sampler.threshold_impl = top_k_top_p_thresholds
+    kernel_sampler.impl = gumbel_sample if CUDA else (lambda *args: gumbel_sample(*args, block=256))
+    out, ref = kernel_sampler(logits, temps, **kwargs), ref_sampler(logits, temps, **kwargs)
+    assert_same_tokens(out, ref, logits, temps, seeds, positions)
+    thr = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert (logits.float().gather(1, out[:, None]).squeeze(1) >= thr).all()
+    # The CPU's mask path (a sort) keeps the same tokens but where a run of equal
+    # logits straddles the cut (row 1: top_k 5 of 8 tied; bf16 rows hold many):
+    # on the rows where both keep the same set, the same tokens.
+    masked = Sampler()(logits, temps, **kwargs)
+    kept_by_sort = mask_top_k_top_p(logits, temps, top_ks, top_ps) > float("-inf")
+    same = (kept_by_sort == (logits.float() >= thr[:, None])).all(dim=1) | (temps == 0)
+    assert not same[1] and same.sum() >= batch // 4
+    assert torch.equal(masked[same], ref[same])
 
 
 # ----------------------------------------------------------------- engine ---

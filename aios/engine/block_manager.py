@@ -11,7 +11,7 @@ sequence whose leading blocks hash to blocks already in the cache shares them
 (reference counts) and skips their prefill. A freed block keeps its hash until
 it is handed out again, so a later request can still find it.
 """
-from collections import deque
+from collections import OrderedDict
 
 import numpy as np
 import xxhash
@@ -38,12 +38,56 @@ def block_hash(token_ids: list[int], prefix_hash: int) -> int:
     return h.intdigest()
 
 
+class FreeBlockIds:
+    """The free block ids, in the order they are handed out: a queue with O(1)
+    removal from the middle.
+
+    Blocks are handed out from the left and freed to the right, so the block
+    freed longest ago is reused first and a freed block keeps its cached
+    contents as long as possible. A prefix-cache hit takes a freed block back
+    from wherever it sits. In a deque that removal scans the queue, O(n): with
+    ~40k free blocks, rerunning 256 prompts whose ~9k blocks are all cached
+    cost ~2 s of CPU on every rerun. An OrderedDict (a linked hash table)
+    removes any key in O(1) and keeps the order.
+
+    It answers what the engine (and the lessons' code) asks of a deque:
+    popleft, append, remove, len, iteration, `in`.
+    """
+
+    def __init__(self, block_ids=()):
+        self._ids: OrderedDict[int, None] = OrderedDict.fromkeys(block_ids)
+
+    def popleft(self) -> int:
+        if not self._ids:
+            raise IndexError("no free block: check num_free_blocks before taking one")
+        return self._ids.popitem(last=False)[0]
+
+    def append(self, block_id: int) -> None:
+        assert block_id not in self._ids, f"block {block_id} freed twice"
+        self._ids[block_id] = None
+
+    def remove(self, block_id: int) -> None:
+        del self._ids[block_id]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def __contains__(self, block_id) -> bool:
+        return block_id in self._ids
+
+    def __repr__(self) -> str:
+        return f"FreeBlockIds({list(self._ids)})"
+
+
 class BlockManager:
     def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True):
         self.block_size = block_size
         self.enable_prefix_caching = enable_prefix_caching
         self.blocks = [Block(i) for i in range(num_blocks)]
-        self.free_block_ids: deque[int] = deque(range(num_blocks))
+        self.free_block_ids = FreeBlockIds(range(num_blocks))
         self.hash_to_block_id: dict[int, int] = {}
         self.num_prefix_hit_tokens = 0   # counters, for tests and benchmarks
         self.num_prefill_tokens = 0
@@ -79,7 +123,7 @@ class BlockManager:
                 block = self.blocks[block_id]
                 seq.num_cached_tokens += self.block_size
                 if block.ref_count == 0:      # freed earlier, contents still valid
-                    self.free_block_ids.remove(block_id)
+                    self.free_block_ids.remove(block_id)   # O(1): FreeBlockIds
                 block.ref_count += 1
             if full:
                 self._register(block, h)

@@ -90,7 +90,9 @@ class ModelRunner:
             elif isinstance(module, Qwen3Attention):   # Llama and Qwen2 use it too
                 module.fused_qk_norm_rotary = qk_norm_rotary
         from aios.kernels.sampling import gumbel_sample
+        from aios.kernels.top_k_top_p import top_k_top_p_thresholds
         self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)
+        self.sampler.threshold_impl = top_k_top_p_thresholds   # top-k / top-p without a sort
         if self.config.skinny_gemm:
             self._use_skinny_gemm()
 

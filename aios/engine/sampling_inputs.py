@@ -1,9 +1,10 @@
 """Each step's sampling inputs, in buffers made once (like DecodeInputs).
 
 Per row: its temperature (0 = greedy), and the counter of its noise, (seed,
-position of the token being sampled); top-k / top-p only for the rows that
-ask for them. The three per-row arrays live in pinned host buffers that numpy
-fills in place, copied each step into device twins of fixed address.
+position of the token being sampled); top-k / top-p (and which rows use
+them) only in steps where some row asks for them. Every per-row array lives
+in a pinned host buffer that numpy fills in place, copied each step into a
+device twin of fixed address: no tensor is made per step.
 
 Fixed addresses matter beyond the saved allocations: Triton compiles a kernel
 variant per alignment of its pointer arguments. Slices of one fresh tensor
@@ -13,19 +14,23 @@ kernel in the middle of a run.
 """
 import torch
 
-from aios.engine.decode_inputs import pinned_buffers, to_device
+from aios.engine.decode_inputs import pinned_buffers
 from aios.engine.sequence import Sequence
+from aios.kernels.top_k_top_p import num_candidates_for
 
 
 class SamplingInputs:
     def __init__(self, max_num_seqs: int, vocab_size: int, device: torch.device):
         self.on_gpu = device.type == "cuda"
         self.vocab_size = vocab_size
-        self.torch_device = device
         n = max_num_seqs
         self.host, self.device = pinned_buffers(
             (("temperatures", (n,), torch.float32), ("seeds", (n,), torch.long),
              ("positions", (n,), torch.long)), device)
+        # Filled only in steps where some row asks for top-k / top-p.
+        self.top_host, self.top_device = pinned_buffers(
+            (("top_ks", (n,), torch.long), ("top_ps", (n,), torch.float32),
+             ("top_rows", (n,), torch.long)), device)
 
     def load(self, seqs: list[Sequence]) -> dict:
         """-> the Sampler's keyword arguments for these rows (device tensors)."""
@@ -37,16 +42,27 @@ class SamplingInputs:
         # Only a seed's low 32 bits count.
         h["seeds"][:b] = [seq.sampling_seed & 0xFFFFFFFF for seq in seqs]
         h["positions"][:b] = [len(seq) for seq in seqs]
-        inputs = {}
-        for name, dev in self.device.items():
-            if self.on_gpu:
-                dev[:b].copy_(torch.from_numpy(h[name][:b]), non_blocking=True)
-            inputs[name] = dev[:b]
+        inputs = self._copy(self.host, self.device, b)
         top_rows = [i for i, p in enumerate(params) if not p.greedy and (p.top_k > 0 or p.top_p < 1)]
-        if top_rows:  # only these rows are sorted (rare: plain tensors will do)
-            dev = self.torch_device
-            inputs["top_ks"] = to_device([p.top_k if p.top_k > 0 else self.vocab_size
-                                          for p in params], torch.long, dev)
-            inputs["top_ps"] = to_device([p.top_p for p in params], torch.float32, dev)
-            inputs["top_rows"] = to_device(top_rows, torch.long, dev)
+        if top_rows:
+            h, r = self.top_host, len(top_rows)
+            top_ks = [p.top_k if p.top_k > 0 else self.vocab_size for p in params]
+            h["top_ks"][:b] = top_ks
+            h["top_ps"][:b] = [p.top_p for p in params]
+            h["top_rows"][:r] = top_rows
+            inputs.update(self._copy(h, self.top_device, b))
+            inputs["top_rows"] = inputs["top_rows"][:r]
+            # The sampler's candidates per row: a power of two >= the largest
+            # top_k (capped), so that few shapes ever occur.
+            largest_k = max((params[i].top_k for i in top_rows if params[i].top_k > 0), default=0)
+            inputs["num_candidates"] = num_candidates_for(largest_k)
         return inputs
+
+    def _copy(self, host: dict, device: dict, b: int) -> dict:
+        """Rows [0, b) of each host buffer into its device twin (no new tensors)."""
+        out = {}
+        for name, dev in device.items():
+            if self.on_gpu:
+                dev[:b].copy_(torch.from_numpy(host[name][:b]), non_blocking=True)
+            out[name] = dev[:b]
+        return out

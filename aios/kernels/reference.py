@@ -228,7 +228,7 @@ def seeded_exponential_noise(seeds, positions, vocab_size):
     return exponential_from_bits(bits)
 
 
-def sample_ref(logits, temperatures, seeds, positions):
+def sample_ref(logits, temperatures, seeds, positions, thresholds=None):
     """Next token ids [B] (int64), by the Gumbel-max trick on counter noise.
 
     logits: [B, V] any float dtype; temperatures: [B] (0 = greedy);
@@ -237,10 +237,43 @@ def sample_ref(logits, temperatures, seeds, positions):
         T = 0:  argmax_v  logit_v
     (1 / T is rounded once and then multiplies, as in the kernel.) Ties go
     to the lowest token id, as torch.argmax does.
+    thresholds: [B] float32 or None: a token whose logit is below its row's
+    threshold scores -inf (top-k / top-p, see top_k_top_p_threshold_ref).
     """
     x = logits.float()
+    if thresholds is not None:
+        x = x.masked_fill(x < thresholds[:, None], float("-inf"))
     t = temperatures.float()
     inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
     noise = seeded_exponential_noise(seeds, positions, x.shape[-1])           # [B, V]
     scores = x * inv_t[:, None] - torch.log(noise)
     return torch.where(t > 0, scores.argmax(dim=-1), x.argmax(dim=-1))
+
+
+# ------------------------------------------------------------ top-k / top-p ---
+def top_k_top_p_threshold_ref(logits, temperatures, top_ks, top_ps, num_candidates=None):
+    """Each row's top-k / top-p cut as a logit: [B] float32; keep logit >= it.
+
+    logits: [B, V] any float dtype; temperatures: [B] (0 = greedy);
+    top_ks: [B] int (>= V = off); top_ps: [B] in (0, 1] (1 = off).
+
+    The rule of aios.layers.sampler.apply_top_k_top_p on p = softmax(logits / T):
+    rank the tokens most likely first; drop rank >= top_k, and drop a token
+    when the mass ranked above it already reaches top_p. The kept tokens are
+    a head of that ranking; the threshold is the logit of its last one. Tokens
+    tied with it are all kept (the ranking orders ties arbitrarily).
+    Rows that are greedy or truncate nothing get -inf. (num_candidates only
+    tunes the kernel; the reference takes it to be called the same way.)
+    """
+    x = logits.float()
+    t = temperatures.float()
+    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
+    ranked = x.sort(dim=-1, descending=True).values                          # [B, V]
+    probs = torch.softmax(ranked * inv_t[:, None], dim=-1)
+    rank = torch.arange(x.shape[-1], device=x.device)[None, :]
+    p_cut = torch.where(top_ps < 1, top_ps.float(), float("inf"))  # 1 = off, whatever the rounding
+    keep = (rank < top_ks[:, None]) & (probs.cumsum(dim=-1) - probs < p_cut[:, None])
+    last_kept = keep.sum(dim=-1, keepdim=True).clamp(min=1) - 1              # [B, 1]
+    threshold = ranked.gather(1, last_kept).squeeze(1)
+    off = (t == 0) | ((top_ks >= x.shape[-1]) & (top_ps >= 1))
+    return threshold.masked_fill(off, float("-inf"))

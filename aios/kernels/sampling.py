@@ -27,6 +27,10 @@ thread), two of them on the quarter-rate special-function unit, so ~40 us at
 batch 256 by that count (an estimate, not a measurement). Greedy rows only
 read and compare. Hence the fast log on a GPU (see _log).
 
+Top-k / top-p: given a threshold per row (aios/kernels/top_k_top_p.py finds
+it without a sort), a token whose logit is below it scores -inf, as if it had
+been masked in a copy of the logits; no copy is made.
+
 Ties go to the lowest token id, as with torch.argmax: a lane replaces its best
 only on a strictly greater score and sees its ids in increasing order, and
 the final reductions take the smallest id among the lanes (then the splits)
@@ -110,9 +114,10 @@ def _log_exponential(bits, FAST_LOG: tl.constexpr):
 
 
 @triton.jit
-def _best_in_split(row_ptr, start, end, inv_t, key, BLOCK: tl.constexpr, GREEDY: tl.constexpr,
-                   FAST_LOG: tl.constexpr):
-    """(max score, its lowest token id) over token ids [start, end) of one row."""
+def _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK: tl.constexpr,
+                   GREEDY: tl.constexpr, MASKED: tl.constexpr, FAST_LOG: tl.constexpr):
+    """(max score, its lowest token id) over token ids [start, end) of one row.
+    MASKED: a token whose logit is below threshold scores -inf (top-k / top-p)."""
     lanes = tl.arange(0, BLOCK)
     best = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
     # A lane that never beats -inf keeps its first id: a row of -inf logits
@@ -126,6 +131,8 @@ def _best_in_split(row_ptr, start, end, inv_t, key, BLOCK: tl.constexpr, GREEDY:
         else:
             log_e = _log_exponential(_hash32(key ^ ids.to(tl.uint32)), FAST_LOG)
             score = x * inv_t - log_e                                # -inf past the end
+            if MASKED:
+                score = tl.where(x >= threshold, score, float("-inf"))
         better = score > best
         best = tl.where(better, score, best)
         best_id = tl.where(better, ids, best_id)
@@ -136,11 +143,13 @@ def _best_in_split(row_ptr, start, end, inv_t, key, BLOCK: tl.constexpr, GREEDY:
 
 @triton.jit
 def _sample_split_kernel(
-    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, out_ptr, part_score_ptr, part_id_ptr,
+    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, thresholds_ptr, out_ptr,
+    part_score_ptr, part_id_ptr,
     stride_row,                     # logits [B, V]: row stride; columns are contiguous
     vocab, split_tokens,
     BLOCK: tl.constexpr,
     DIRECT: tl.constexpr,           # one split per row: write the token itself
+    MASKED: tl.constexpr,           # thresholds given (top-k / top-p)
     FAST_LOG: tl.constexpr,         # see _log
 ):
     row = tl.program_id(0)
@@ -150,7 +159,8 @@ def _sample_split_kernel(
     row_ptr = logits_ptr + row.to(tl.int64) * stride_row
     temp = tl.load(temps_ptr + row).to(tl.float32)
     if temp == 0.0:
-        top, top_id = _best_in_split(row_ptr, start, end, 1.0, 0, BLOCK, True, FAST_LOG)
+        top, top_id = _best_in_split(row_ptr, start, end, 1.0, 0, 0.0, BLOCK, True, False,
+                                     FAST_LOG)
     else:
         # The row's key, as in seeded_exponential_noise (int64 -> uint32 keeps
         # the low 32 bits, like `& 0xFFFFFFFF`).
@@ -158,7 +168,12 @@ def _sample_split_kernel(
         position = tl.load(positions_ptr + row).to(tl.uint32)
         key = _hash32(_hash32(seed) ^ position)
         inv_t = tl.math.div_rn(1.0, temp)        # correctly rounded, as torch's 1 / T
-        top, top_id = _best_in_split(row_ptr, start, end, inv_t, key, BLOCK, False, FAST_LOG)
+        if MASKED:
+            threshold = tl.load(thresholds_ptr + row)
+        else:
+            threshold = float("-inf")
+        top, top_id = _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK, False,
+                                     MASKED, FAST_LOG)
     if DIRECT:
         tl.store(out_ptr + row, top_id.to(tl.int64))
     else:
@@ -198,10 +213,12 @@ def choose_split_tokens(batch: int, vocab: int, block: int, num_sms: int) -> int
     return triton.cdiv(tokens, block) * block
 
 
-def gumbel_sample(logits, temperatures, seeds, positions, *, split_tokens=None,
-                  block=None, num_warps=None):
+def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
+                  split_tokens=None, block=None, num_warps=None):
     """logits: [B, V] float32/bfloat16/float16 (the last dim contiguous);
-    temperatures: [B] (0 = greedy); seeds, positions: [B] int64.
+    temperatures: [B] (0 = greedy); seeds, positions: [B] int64;
+    thresholds: [B] float32 or None: a sampled row's tokens with a logit below
+    its threshold score -inf (top-k / top-p: aios/kernels/top_k_top_p.py).
 
     Returns the next token ids, a new [B] int64 tensor. The keyword-only
     arguments override the defaults (tests, tuning); split_tokens is rounded
@@ -233,10 +250,11 @@ def gumbel_sample(logits, temperatures, seeds, positions, *, split_tokens=None,
     else:
         part_score = torch.empty((batch, num_splits), dtype=torch.float32, device=logits.device)
         part_id = torch.empty((batch, num_splits), dtype=torch.int32, device=logits.device)
+    masked = thresholds is not None
     _sample_split_kernel[(batch, num_splits)](
-        logits, temperatures, seeds, positions, out, part_score, part_id,
-        logits.stride(0), vocab, split_tokens,
-        BLOCK=block, DIRECT=direct, FAST_LOG=logits.device.type == "cuda",
+        logits, temperatures, seeds, positions, thresholds.contiguous() if masked else out,
+        out, part_score, part_id, logits.stride(0), vocab, split_tokens,
+        BLOCK=block, DIRECT=direct, MASKED=masked, FAST_LOG=logits.device.type == "cuda",
         num_warps=num_warps or NUM_WARPS,
     )
     if not direct:

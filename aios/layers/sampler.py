@@ -20,8 +20,14 @@ has a seed: the request's own, or one the engine drew for it from its RNG
 only on its seed and its logits, never on the batch it shares a step with,
 and the whole engine is reproducible given Config.seed.
 
-Top-k / top-p need a sort. They are applied in torch, on the rows that ask
-for them only (rare), before the noise: dropped tokens get logit -inf.
+Top-k / top-p keep a head of the tokens ranked most likely first. Here, the
+readable way: sort each row that asks for them, and mask the dropped tokens
+to -inf in a copy of the logits (apply_top_k_top_p, mask_top_k_top_p). On a
+GPU a sort of 151,936 tokens per row would halve the throughput, so the
+model runner sets `threshold_impl` instead: one logit per row, the last kept
+token's, found without a sort (aios/kernels/top_k_top_p.py), below which
+the sampling kernel scores tokens -inf. Both keep the same tokens, except
+that the threshold keeps every token tied with the last kept one.
 """
 import torch
 from torch import nn
@@ -76,14 +82,21 @@ def _row_seeds(seeds, seeded_rows, batch, device):
 class Sampler(nn.Module):
     # The PyTorch reference; ModelRunner swaps in the Triton kernel on a GPU.
     impl = staticmethod(sample_ref)
+    # None: top-k / top-p by mask_top_k_top_p. Else a function
+    # (logits, temperatures, top_ks, top_ps, num_candidates) -> [B] logit
+    # thresholds, which impl then takes as its fifth argument (ModelRunner
+    # sets the Triton one on a GPU; top_k_top_p_threshold_ref is its reference).
+    threshold_impl = None
 
     def forward(self, logits, temperatures, top_ks=None, top_ps=None, seeds=None,
-                positions=None, seeded_rows=None, top_rows=None):
+                positions=None, seeded_rows=None, top_rows=None, num_candidates=None):
         """logits: [B, V] (float32, bfloat16 or float16) -> next token ids [B] (int64).
 
         temperatures: [B] float32 (0 = greedy).
         top_ks / top_ps: [B] (vocab size / 1.0 = off), or None when no row uses
-            them; top_rows: [R] the rows that do (None = all rows).
+            them; top_rows: [R] the rows that do (None = all rows; the mask
+            path sorts those only). num_candidates: for threshold_impl, the
+            batch's largest top_k rounded up (a host int; None = a default).
         seeds / positions: [B] int64, the noise's counter (positions: the index
             of the token being sampled). The engine gives every row a seed; for
             direct callers, rows outside seeded_rows ([S] indices; None = all),
@@ -95,5 +108,8 @@ class Sampler(nn.Module):
         if positions is None:
             positions = torch.zeros(batch, dtype=torch.long, device=device)
         if top_ks is not None:
+            if self.threshold_impl is not None:
+                thresholds = self.threshold_impl(logits, temperatures, top_ks, top_ps, num_candidates)
+                return self.impl(logits, temperatures, seeds, positions, thresholds)
             logits = mask_top_k_top_p(logits, temperatures, top_ks, top_ps, top_rows)
         return self.impl(logits, temperatures, seeds, positions)
