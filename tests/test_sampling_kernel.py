@@ -285,6 +285,23 @@ def test_thresholds_in_every_dtype(dtype):
     assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
 
 
+def test_top_k_alone_at_a_low_temperature():
+    """Top-k without top-p needs no probabilities; exp(logit / T) of a large
+    logit at T = 0.1 overflows float32. The H100 run of the sampler test found
+    such a row (logit 14, T 0.099, top_k 5) cut at +inf: nothing kept."""
+    batch, vocab = 4, 1500
+    logits, _, _, _ = random_inputs(batch, vocab, torch.bfloat16, seed=6)
+    logits[:, 7] = 14.0                                        # 14 / 0.099 > 88: exp overflows
+    temps = torch.tensor([0.099, 0.05, 0.099, 1.0], device=DEVICE)
+    top_ks = torch.tensor([5, 20, vocab, 5], device=DEVICE)
+    top_ps = torch.tensor([1.0, 1.0, 0.9, 1.0], device=DEVICE)
+    thr = top_k_top_p_thresholds(logits, temps, top_ks, top_ps, 64)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert torch.isfinite(thr).all(), thr
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+    assert ((logits.float() >= thr[:, None]).sum(dim=1)[[0, 1, 3]] >= top_ks[[0, 1, 3]]).all()
+
+
 @pytest.mark.skipif(not CUDA, reason="full-size rows on the GPU")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_thresholds_of_flat_rows_on_the_gpu(dtype):

@@ -128,7 +128,11 @@ def _top_k_top_p_threshold_kernel(
         in_cand = j < num_cand
         c_raw = tl.load(cand_ptr + row * num_cand + j, mask=in_cand, other=float("-inf"))
         c = c_raw.to(tl.float32)
+        # Without top-p no mass is needed, and lse may not have been computed
+        # (0): exp(logit / T) could overflow to inf, and inf - inf = NaN fails
+        # every comparison (a top-k row at a low temperature kept nothing).
         q = tl.where(in_cand, tl.exp(c * inv_t - lse), 0.0)
+        q = tl.where(top_p_on, q, 0.0)
         mass_before = tl.cumsum(q, axis=0) - q
         keep = in_cand & (j < k) & (mass_before < p_cut)
         num_kept = tl.sum(keep.to(tl.int32), axis=0)
