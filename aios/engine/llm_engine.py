@@ -35,7 +35,8 @@ class LLMEngine:
         with self._guard():
             self.model_runner = ModelRunner(self.config)
         if self.workers:
-            self.model_runner.send_step_to_workers = self.workers.send_step
+            self.model_runner.workers = self.workers
+            self.workers.release_graphs = self.model_runner.release_cuda_graphs
         self.scheduler = Scheduler(self.config, self.model_runner.num_kv_blocks,
                                    self._eos_token_ids())
         self.detokenizers: dict[int, IncrementalDetokenizer] = {}

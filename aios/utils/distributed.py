@@ -6,6 +6,8 @@ gather): NCCL between GPUs, gloo between CPU processes. They find each other
 through a small key-value store served by rank 0 on a loopback port.
 """
 import os
+import threading
+import warnings
 from datetime import timedelta
 
 import torch
@@ -59,15 +61,46 @@ def join_process_group(rank: int, world_size: int, device_type: str,
                             timeout=TIMEOUT, **options)
 
 
-def leave_process_group(abort: bool = False) -> None:
-    """Destroy this process's group; `abort` for a broken one (a peer died)."""
-    if not dist.is_initialized():
-        return
-    if abort and dist.get_backend() == "nccl":
-        # Unblocks kernels still waiting for the dead peer, where destroying would hang.
-        dist.distributed_c10d._abort_process_group()
-    else:
-        dist.destroy_process_group()
+_leaving: threading.Thread | None = None   # a teardown under way (see leave_process_group)
+
+
+def leave_process_group(abort: bool = False, wait_s: float = 30.0) -> bool:
+    """Destroy this process's group; `abort` for a broken one (a peer died).
+
+    NCCL (2.26 and later) will not destroy or abort a communicator while a
+    CUDA graph that captured one of its collectives is alive: the call spins
+    until those graphs are gone. So release the CUDA graphs first
+    (ModelRunner.release_cuda_graphs). Even so, the teardown runs in a thread
+    of its own and is waited for at most `wait_s` seconds: leaving must never
+    hang the program. -> True once the group is gone; False (with a warning)
+    if it is still being torn down. A second call joins the teardown under way.
+    """
+    global _leaving
+    if _leaving is None or not _leaving.is_alive():
+        if not dist.is_initialized():
+            return True
+        _leaving = threading.Thread(target=_leave, args=(abort,), name="aios-tp-leave", daemon=True)
+        _leaving.start()
+    _leaving.join(wait_s)
+    if _leaving.is_alive():
+        if wait_s > 0:
+            warnings.warn(f"the tensor-parallel process group was not torn down within {wait_s:.0f} s "
+                          f"(a CUDA graph holding an NCCL communicator, or a stuck collective); "
+                          f"going on without it: start a new process for another TP engine",
+                          RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+def _leave(abort: bool) -> None:
+    try:
+        if abort and dist.get_backend() == "nccl":
+            # Unblocks kernels still waiting for the dead peer, where destroying would hang.
+            dist.distributed_c10d._abort_process_group()
+        else:
+            dist.destroy_process_group()
+    except Exception:
+        pass  # already aborted (by the watchdog, or NCCL's own on a timeout)
 
 
 def min_over_ranks(value: int, device: torch.device) -> int:
