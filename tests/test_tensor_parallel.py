@@ -53,15 +53,15 @@ def bounded_time(request):
     """Fail a test that runs too long instead of hanging the run (see the top)."""
     def kill_workers():
         print(f"\n{request.node.name} ran past {TEST_TIMEOUT_S:.0f} s (AIOS_TP_TEST_TIMEOUT_S): "
-              f"killing its worker processes; where every thread was:", file=sys.stderr, flush=True)
-        faulthandler.dump_traceback(all_threads=True)
+              f"killing its worker processes; where every thread was:", file=sys.__stderr__, flush=True)
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # past pytest's capture
         for child in psutil.Process().children(recursive=True):
             child.kill()
 
     timer = threading.Timer(TEST_TIMEOUT_S, kill_workers)
     timer.daemon = True
     timer.start()
-    faulthandler.dump_traceback_later(TEST_TIMEOUT_S + 60, exit=True)  # the last resort
+    faulthandler.dump_traceback_later(TEST_TIMEOUT_S + 60, exit=True, file=sys.__stderr__)  # last resort
     yield
     timer.cancel()
     faulthandler.cancel_dump_traceback_later()
