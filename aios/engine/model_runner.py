@@ -9,6 +9,7 @@ For a step it turns the scheduled sequences into flat tensors:
 then runs the model, samples, and returns one token per sequence. The
 `.tolist()` of the sampled tokens is the step's only host-device sync.
 """
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -209,14 +210,18 @@ class ModelRunner:
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
         return self.sampling_inputs.load(seqs)
 
-    def pending_rows(self, seqs: list[Sequence]) -> tuple[list[int], list[int]] | None:
+    def pending_rows(self, seqs: list[Sequence]) -> "int | np.ndarray | None":
         """Async scheduling: the rows whose newest token is still pending, and
-        where each is in the last step's output -> (rows, last step's rows) or None."""
+        where each is in the last step's output. -> n when they are rows 0..n-1
+        of both (the usual case), else [2, n] (rows, last step's rows), or None."""
         if not any(seq.num_pending_tokens for seq in seqs):
             return None
         rows = {seq.seq_id: i for i, seq in enumerate(self.last_step.seqs)}
-        pairs = [(i, rows[seq.seq_id]) for i, seq in enumerate(seqs) if seq.num_pending_tokens]
-        return [d for d, _ in pairs], [s for _, s in pairs]
+        dst, src = zip(*[(i, rows[seq.seq_id]) for i, seq in enumerate(seqs)
+                         if seq.num_pending_tokens])
+        if dst == src == tuple(range(len(dst))):
+            return len(dst)
+        return np.array([dst, src], dtype=np.int64)
 
     # ------------------------------------------------------------------ run --
     def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
@@ -237,7 +242,7 @@ class ModelRunner:
             pending = self.pending_rows(seqs)
             if self.workers is not None:   # the rows just filled: nothing left for them to build
                 self.workers.send_decode(self.decode_inputs.message(), pending)
-            if pending:
+            if pending is not None:
                 take_pending_tokens(input_ids, pending, self.last_step.sampled)
         sampling = self.prepare_sampling(seqs)
         logits = self.run_model(input_ids, positions, is_prefill)
@@ -256,16 +261,14 @@ class ModelRunner:
         return self.model.compute_logits(hidden)
 
 
-def take_pending_tokens(input_ids: torch.Tensor, pending: tuple[list[int], list[int]],
-                        sampled: torch.Tensor) -> None:
+def take_pending_tokens(input_ids: torch.Tensor, pending, sampled: torch.Tensor) -> None:
     """Async scheduling: rows whose newest token is still pending read it from
     the last step's sampled tokens, on the device (the host does not have it).
-    pending: (rows of this step, their rows in the last step), from pending_rows."""
-    dst, src = pending
-    if dst == src == list(range(len(dst))):   # the last step's first rows: one copy
-        input_ids[:len(dst)].copy_(sampled[:len(dst)])
+    pending: from ModelRunner.pending_rows (compact: it also goes to the TP workers)."""
+    if isinstance(pending, int):   # the last step's first rows: one copy
+        input_ids[:pending].copy_(sampled[:pending])
     else:
-        index = to_device([dst, src], torch.long, input_ids.device)
+        index = to_device(pending, torch.long, input_ids.device)
         input_ids[index[0]] = sampled[index[1]]
 
 

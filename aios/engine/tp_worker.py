@@ -86,7 +86,7 @@ def run_prefill(runner: ModelRunner, seqs: list[StepSequence]) -> None:
 @torch.inference_mode()
 def run_decode(runner: ModelRunner, message: tuple, pending) -> None:
     input_ids, positions = runner.decode_inputs.load_message(message)
-    if pending:
+    if pending is not None:
         take_pending_tokens(input_ids, pending, runner.last_sampled)
     runner.run_model(input_ids, positions, False)
     _receive_sampled(runner, input_ids.shape[0])
