@@ -177,7 +177,8 @@ class LLMEngine:
         if self.in_flight is None:
             return [], False
         launched, self.in_flight = self.in_flight, None
-        token_ids = launched.token_ids()
+        with self._guard():  # TP: tokens of a step a dead worker cut short are garbage
+            token_ids = launched.token_ids()
         for seq in launched.seqs:
             seq.num_pending_tokens = 0
         live = [(seq, t) for seq, t in zip(launched.seqs, token_ids) if not seq.is_finished]
