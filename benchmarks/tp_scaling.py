@@ -7,8 +7,9 @@ benchmark.py builds the engine once per workload; an 8B engine takes a while to
 build (weights, KV-cache profiling, CUDA graph capture, a worker process and
 NCCL under TP), so this builds it once and measures each workload exactly as
 benchmark.py does (run_aios: warm-up, then the timed generate), writing
-OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends.
-Then benchmarks/tp_profile.py's decode profile at each batch size, written to
+OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends
+(<workload>-tp<N>-sync.json with --no-async-scheduling). Then
+benchmarks/tp_profile.py's decode profile at each batch size, written to
 OUT/profile-tp<N>.json.
 """
 import argparse
@@ -38,6 +39,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     options = {"async_scheduling": False} if args.no_async_scheduling else {}
+    tag = f"tp{args.tp}" + ("-sync" if args.no_async_scheduling else "")
     with LLM(args.model, tensor_parallel_size=args.tp, **options) as llm:
         print(f"engine built in {time.perf_counter() - start:.1f} s (TP={args.tp}, "
               f"async scheduling {llm.config.async_scheduling}, "
@@ -50,12 +52,12 @@ def main():
             warm = False  # one warm-up compiles everything for the next workloads too
             result["tensor_parallel_size"] = args.tp
             result["async_scheduling"] = llm.config.async_scheduling
-            report([result], workload, llm.config, str(out / f"{name}-tp{args.tp}.json"))
+            report([result], workload, llm.config, str(out / f"{name}-{tag}.json"))
         profiles = []
         for batch in filter(None, args.profile_batches.split(",")):
             profiles.append(profile_decode(llm, int(batch)))
             print_result(profiles[-1])
-            (out / f"profile-tp{args.tp}.json").write_text(json.dumps(profiles, indent=2))
+            (out / f"profile-{tag}.json").write_text(json.dumps(profiles, indent=2))
     print(f"done in {time.perf_counter() - start:.1f} s", flush=True)
 
 

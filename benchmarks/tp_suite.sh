@@ -10,6 +10,8 @@
 #    engine is built once for both workloads): nano, table, then the decode profile at
 #    batches 32 and 256. JSON in $OUT as each row ends: nano-tp1.json, table-tp1.json,
 #    profile-tp1.json, nano-tp2.json, ...; logs in $OUT/bench-tp*.log.
+# 3. sync (not in the default): TP=2 on nano without async scheduling, the part of the
+#    gain that async scheduling makes (nano-tp2-sync.json).
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
 set -u
 OUT=${OUT:-/tmp/aios-tp}
@@ -58,7 +60,14 @@ for w in ("nano", "table"):
         print(f"{w}: TP1 {r[1]:,.0f} tok/s, TP2 {r[2]:,.0f} tok/s, TP2/TP1 {r[2] / r[1]:.2f}x")
 EOF
       ;;
-    *) echo "unknown part $part (tests, bench)"; exit 2 ;;
+    sync)
+      t=$(limit "${BENCH_LIMIT_S:-200}")
+      echo "== TP=2 nano without async scheduling (limit ${t} s) =="
+      timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" --tp 2 --workloads nano \
+        --profile-batches "" --no-async-scheduling --out "$OUT" > "$OUT/bench-tp2-sync.log" 2>&1
+      echo "exit $?" >> "$OUT/bench-tp2-sync.log"
+      grep -vE "^Generating|it/s" "$OUT/bench-tp2-sync.log" | tail -12 ;;
+    *) echo "unknown part $part (tests, bench, sync)"; exit 2 ;;
   esac
 done
 echo "suite done in $(( $(date +%s) - START )) s"

@@ -205,6 +205,41 @@ def test_plugged_lambda_stops_the_workers_with_a_reason(one_kv_head_qwen3):
     assert not dist.is_initialized()
 
 
+# ------------------------------------------------------------------- leaving --
+@needs_ranks(2)
+def test_close_destroys_cuda_graphs_before_leaving_the_group(one_kv_head_qwen3, monkeypatch):
+    """NCCL waits forever to destroy a communicator that a live CUDA graph captured:
+    the engine's close() hung on two GPUs. Rank 0 must drop its graphs first."""
+    import aios.engine.tp_group as tp_group
+    from aios.engine.model_runner import ModelRunner
+    calls = []
+    release, leave = ModelRunner.release_cuda_graphs, tp_group.leave_process_group
+    monkeypatch.setattr(ModelRunner, "release_cuda_graphs",
+                        lambda self: calls.append("release graphs") or release(self))
+    monkeypatch.setattr(tp_group, "leave_process_group",
+                        lambda *a, **k: calls.append("leave group") or leave(*a, **k))
+    with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
+        generate_ids(llm, [[1, 2, 3]], greedy(4))
+        assert calls == []
+    assert calls[0] == "release graphs" and "leave group" in calls
+    assert llm.model_runner.graph_runner is None
+    assert not dist.is_initialized()
+
+
+def test_leaving_the_group_is_bounded(monkeypatch):
+    """A teardown that does not end (NCCL waiting on a graph) is given up with a warning."""
+    from aios.utils import distributed
+    done = threading.Event()
+    monkeypatch.setattr(distributed, "_leave", lambda abort: done.wait(10))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="not torn down within"):
+        assert distributed.leave_process_group(wait_s=0.2) is False
+    assert time.monotonic() - start < 5
+    done.set()
+    assert distributed.leave_process_group(wait_s=5) is True  # joins the teardown under way
+
+
 # ------------------------------------------------------------------ failures --
 @needs_ranks(2)
 @pytest.mark.parametrize("when, overlap", [("between steps", False), ("inside a step", False),
