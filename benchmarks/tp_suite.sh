@@ -10,8 +10,13 @@
 #    engine is built once for both workloads): nano, table, then the decode profile at
 #    batches 32 and 256. JSON in $OUT as each row ends: nano-tp1.json, table-tp1.json,
 #    profile-tp1.json, nano-tp2.json, ...; logs in $OUT/bench-tp*.log.
-# 3. sync (not in the default): TP=2 on nano without async scheduling, the part of the
-#    gain that async scheduling makes (nano-tp2-sync.json).
+# Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
+# 3. symm: the opt-in P2P all-reduce (AIOS_TP_ALL_REDUCE=symm_mem, PyTorch's one-shot
+#    all-reduce over symmetric memory): first TP=2 == TP=1 on the tiny float32 models
+#    ($OUT/symm_tests.log), then, if they pass, TP=2 nano, table and the profile with it,
+#    JSON in $OUT/symm/.
+# 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
+#    scheduling makes (nano-tp2-sync.json).
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
 set -u
 OUT=${OUT:-/tmp/aios-tp}
@@ -60,6 +65,24 @@ for w in ("nano", "table"):
         print(f"{w}: TP1 {r[1]:,.0f} tok/s, TP2 {r[2]:,.0f} tok/s, TP2/TP1 {r[2] / r[1]:.2f}x")
 EOF
       ;;
+    symm)
+      t=$(limit 150)
+      echo "== P2P all-reduce: correctness (limit ${t} s) =="
+      AIOS_TP_ALL_REDUCE=symm_mem AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
+        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py -k "tp2_matches or async" \
+        > "$OUT/symm_tests.log" 2>&1
+      code=$?
+      echo "pytest exit $code" | tee -a "$OUT/symm_tests.log"
+      grep -E "PASSED|FAILED|ERROR|passed|failed|Error" "$OUT/symm_tests.log" | tail -8
+      if [ "$code" = 0 ]; then
+        t=$(limit "${BENCH_LIMIT_S:-200}")
+        echo "== TP=2 with the P2P all-reduce (limit ${t} s) =="
+        AIOS_TP_ALL_REDUCE=symm_mem timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
+          --tp 2 --workloads "${BENCH_WORKLOADS:-nano,table}" --profile-batches "${PROFILE_BATCHES-32,256}" \
+          --out "$OUT/symm" > "$OUT/bench-tp2-symm.log" 2>&1
+        echo "exit $?" >> "$OUT/bench-tp2-symm.log"
+        grep -vE "^Generating|it/s" "$OUT/bench-tp2-symm.log" | tail -40
+      fi ;;
     sync)
       t=$(limit "${BENCH_LIMIT_S:-200}")
       echo "== TP=2 nano without async scheduling (limit ${t} s) =="
@@ -67,7 +90,7 @@ EOF
         --profile-batches "" --no-async-scheduling --out "$OUT" > "$OUT/bench-tp2-sync.log" 2>&1
       echo "exit $?" >> "$OUT/bench-tp2-sync.log"
       grep -vE "^Generating|it/s" "$OUT/bench-tp2-sync.log" | tail -12 ;;
-    *) echo "unknown part $part (tests, bench, sync)"; exit 2 ;;
+    *) echo "unknown part $part (tests, bench, symm, sync)"; exit 2 ;;
   esac
 done
 echo "suite done in $(( $(date +%s) - START )) s"

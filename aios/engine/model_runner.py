@@ -24,7 +24,7 @@ from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
 from aios.utils.context import reset_context, set_context
-from aios.utils.distributed import get_tp_size, min_over_ranks
+from aios.utils.distributed import get_tp_size, min_over_ranks, use_p2p_all_reduce
 from aios.utils.loader import init_random_weights, load_model
 
 
@@ -41,6 +41,8 @@ class ModelRunner:
         self.block_size = config.block_size
         self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
         self.model = self._build_model()
+        # Opt-in (AIOS_TP_ALL_REDUCE=symm_mem): decode-sized all-reduces read the peers' GPUs directly.
+        use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
         self.sampler = Sampler()
         self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)
         backend = get_backend(self.backend_name)

@@ -15,11 +15,10 @@ checkpoint still stores them apart; each parameter's `weight_loader` copies a
 checkpoint tensor into the right slice (`shard_id` names which one).
 """
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
+from aios.utils.distributed import all_reduce, get_tp_rank, get_tp_size, in_process_group
 
 
 def _divide(a: int, b: int) -> int:
@@ -127,5 +126,5 @@ class RowParallelLinear(LinearBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.linear(x, self.weight)
         if self.collectives:
-            dist.all_reduce(y)
+            y = all_reduce(y)
         return y if self.bias is None else y + self.bias
