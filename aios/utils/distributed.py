@@ -81,6 +81,9 @@ class P2PAllReduce:
                                "one_shot_all_reduce_out (PyTorch 2.6 or later); unset it")
         self.group_name = dist.group.WORLD.group_name
         self.max_numel, self.dtype = max_numel, dtype
+        with warnings.catch_warnings():  # needed before PyTorch 2.8, deprecated since
+            warnings.simplefilter("ignore", FutureWarning)
+            symm_mem.enable_symm_mem_for_group(self.group_name)
         self.buffer = symm_mem.empty(max_numel, dtype=dtype, device=device)
         symm_mem.rendezvous(self.buffer, self.group_name)  # every rank, in the same order
 
