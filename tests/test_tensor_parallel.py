@@ -153,8 +153,11 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
 
 @needs_ranks(3)
 def test_default_model_tp3_matches_single_process():
-    """SmolLM2-135M: 9 query heads and 3 KV heads divide over 3 ranks, not 2."""
-    prompts = ["The capital of France is", "Write a haiku about the sea."]
+    """SmolLM2-135M, 8 prompts: 9 query heads and 3 KV heads divide over 3 ranks, not 2
+    (TP=2 cannot split the default model: test_unsplittable_model_is_refused...)."""
+    prompts = ["The capital of France is", "Write a haiku about the sea.", "1, 2, 3, 4,",
+               "def fibonacci(n):", "The opposite of hot is", "Once upon a time, there was",
+               "Translate to French: good morning", "The largest planet in the solar system is"]
     expected = generate_ids(LLM(**OPTS), prompts, greedy(16))
     with LLM(tensor_parallel_size=3, **OPTS) as llm:
         assert generate_ids(llm, prompts, greedy(16)) == expected
