@@ -34,7 +34,7 @@ class Config:
                                            # triton, flash_attn (if installed), flashinfer
     enforce_eager: bool = False            # True = no CUDA graphs
     async_scheduling: bool | None = None   # plan step N+1 while the GPU runs step N;
-                                           # None = on for one GPU with a KV cache
+                                           # None = on for GPUs with a KV cache
     tensor_parallel_size: int = 1
     seed: int = 0                          # random weights and unseeded sampling
     hf_config: PretrainedConfig | None = field(default=None, repr=False)
@@ -93,11 +93,10 @@ class Config:
             raise ValueError("attention_backend='flash_attn' computes in bfloat16 or float16, "
                              "not float32; pass dtype='bfloat16' (the GPU default)")
         if self.async_scheduling is None:
-            self.async_scheduling = (self.device == "cuda" and self.tensor_parallel_size == 1
-                                     and self.enable_kv_cache)
-        elif self.async_scheduling and (self.tensor_parallel_size > 1 or not self.enable_kv_cache):
-            raise ValueError("Config.async_scheduling needs one process (tensor_parallel_size=1) "
-                             "and a KV cache (enable_kv_cache=True); leave it None or False")
+            self.async_scheduling = self.device == "cuda" and self.enable_kv_cache
+        elif self.async_scheduling and not self.enable_kv_cache:
+            raise ValueError("Config.async_scheduling needs a KV cache (enable_kv_cache=True); "
+                             "leave it None or False")
         if self.device == "cuda" and self.tensor_parallel_size > torch.cuda.device_count():
             raise ValueError(f"tensor_parallel_size={self.tensor_parallel_size} but only "
                              f"{torch.cuda.device_count()} GPU(s) are present")

@@ -32,6 +32,7 @@ def measure(model: str, workload: str) -> dict:
     result["greedy"] = [o["token_ids"] for o in greedy]
     result["cuda_graphs"] = llm.model_runner.graph_runner is not None
     llm.close()
+    llm.model_runner.release_cuda_graphs()  # before the group is left: NCCL waits for them
     del llm
     gc.collect()
     torch.cuda.empty_cache()

@@ -90,10 +90,10 @@ def test_abort_while_a_step_is_in_flight(engines):
     assert_all_blocks_free(overlap)
 
 
-def test_async_scheduling_needs_one_process_and_a_kv_cache(tiny_qwen3_dir):
-    with pytest.raises(ValueError, match="async_scheduling needs one process"):
+def test_async_scheduling_needs_a_kv_cache(tiny_qwen3_dir):
+    with pytest.raises(ValueError, match="async_scheduling needs a KV cache"):
         LLM(tiny_qwen3_dir, async_scheduling=True, enable_kv_cache=False)
-    # The default: on only for one GPU, so never on a CPU.
+    # The default: on only for GPUs, so never on a CPU.
     assert LLM(tiny_qwen3_dir, device="cpu").config.async_scheduling is False
 
 

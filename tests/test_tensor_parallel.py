@@ -10,12 +10,18 @@ What must hold, whatever the number of ranks:
 On the CPU (the default) the ranks talk through gloo. On a machine with GPUs,
 AIOS_TP_TEST_DEVICE=cuda runs the same checks over NCCL, rank r on cuda:r
 (float32 there too, so that greedy choices are not decided by rounding).
+
+No test may hang: each has AIOS_TP_TEST_TIMEOUT_S seconds (default 300), after
+which its worker processes are killed (the engine then fails with a clear
+error), and 60 s later the whole run stops with every thread's traceback.
 """
+import faulthandler
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +32,7 @@ import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from aios import LLM
+from aios import LLM, SamplingParams
 from aios.course.plugin import plugged
 from aios.engine.tp_group import WORKER_SETUP, WorkerDiedError
 from aios.layers.linear import RowParallelLinear
@@ -37,6 +43,28 @@ DEVICE = os.environ.get("AIOS_TP_TEST_DEVICE", "cpu")
 # A small fixed KV cache and few graphs: on a GPU, engines of successive tests
 # (and the TP=1 reference beside a TP engine) share the GPUs' memory.
 OPTS = dict(device=DEVICE, dtype="float32", num_kv_blocks=256, max_num_seqs=16)
+
+
+TEST_TIMEOUT_S = float(os.environ.get("AIOS_TP_TEST_TIMEOUT_S", 300))
+
+
+@pytest.fixture(autouse=True)
+def bounded_time(request):
+    """Fail a test that runs too long instead of hanging the run (see the top)."""
+    def kill_workers():
+        print(f"\n{request.node.name} ran past {TEST_TIMEOUT_S:.0f} s (AIOS_TP_TEST_TIMEOUT_S): "
+              f"killing its worker processes; where every thread was:", file=sys.__stderr__, flush=True)
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # past pytest's capture
+        for child in psutil.Process().children(recursive=True):
+            child.kill()
+
+    timer = threading.Timer(TEST_TIMEOUT_S, kill_workers)
+    timer.daemon = True
+    timer.start()
+    faulthandler.dump_traceback_later(TEST_TIMEOUT_S + 60, exit=True, file=sys.__stderr__)  # last resort
+    yield
+    timer.cancel()
+    faulthandler.cancel_dump_traceback_later()
 
 
 def needs_ranks(n: int):
@@ -105,10 +133,31 @@ def test_tp2_matches_single_process(model, request):
         llm.generate([[1, 2, 3]], greedy(2), use_tqdm=False)
 
 
+@needs_ranks(2)
+def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
+    """Async scheduling under TP: each worker fills a pending row from its own copy of
+    rank 0's sampled tokens. 8 requests ending at different steps (so pending rows move
+    to other rows), greedy and seeded sampling, prefix-cache hits on the second round."""
+    prompts = _prompts() + random_prompts([3, 17, 30, 9], seed=5)
+    params = [greedy(8 + 3 * i) if i % 2 else SamplingParams(temperature=0.8, seed=i, max_tokens=20 - i)
+              for i in range(len(prompts))]
+    single = LLM(one_kv_head_qwen3, **OPTS, async_scheduling=False)
+    expected = [generate_ids(single, prompts, params) for _ in range(2)]
+    del single
+    with LLM(one_kv_head_qwen3, tensor_parallel_size=2, async_scheduling=True, **OPTS) as llm:
+        assert llm.model_runner.share_sampled
+        got = [generate_ids(llm, prompts, params) for _ in range(2)]
+        assert llm.scheduler.block_manager.num_free_blocks == llm.num_kv_blocks
+    assert got == expected
+
+
 @needs_ranks(3)
 def test_default_model_tp3_matches_single_process():
-    """SmolLM2-135M: 9 query heads and 3 KV heads divide over 3 ranks, not 2."""
-    prompts = ["The capital of France is", "Write a haiku about the sea."]
+    """SmolLM2-135M, 8 prompts: 9 query heads and 3 KV heads divide over 3 ranks, not 2
+    (TP=2 cannot split the default model: test_unsplittable_model_is_refused...)."""
+    prompts = ["The capital of France is", "Write a haiku about the sea.", "1, 2, 3, 4,",
+               "def fibonacci(n):", "The opposite of hot is", "Once upon a time, there was",
+               "Translate to French: good morning", "The largest planet in the solar system is"]
     expected = generate_ids(LLM(**OPTS), prompts, greedy(16))
     with LLM(tensor_parallel_size=3, **OPTS) as llm:
         assert generate_ids(llm, prompts, greedy(16)) == expected
@@ -159,11 +208,48 @@ def test_plugged_lambda_stops_the_workers_with_a_reason(one_kv_head_qwen3):
     assert not dist.is_initialized()
 
 
+# ------------------------------------------------------------------- leaving --
+@needs_ranks(2)
+def test_close_destroys_cuda_graphs_before_leaving_the_group(one_kv_head_qwen3, monkeypatch):
+    """NCCL waits forever to destroy a communicator that a live CUDA graph captured:
+    the engine's close() hung on two GPUs. Rank 0 must drop its graphs first."""
+    import aios.engine.tp_group as tp_group
+    from aios.engine.model_runner import ModelRunner
+    calls = []
+    release, leave = ModelRunner.release_cuda_graphs, tp_group.leave_process_group
+    monkeypatch.setattr(ModelRunner, "release_cuda_graphs",
+                        lambda self: calls.append("release graphs") or release(self))
+    monkeypatch.setattr(tp_group, "leave_process_group",
+                        lambda *a, **k: calls.append("leave group") or leave(*a, **k))
+    with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
+        generate_ids(llm, [[1, 2, 3]], greedy(4))
+        assert calls == []
+    assert calls[0] == "release graphs" and "leave group" in calls
+    assert llm.model_runner.graph_runner is None
+    assert not dist.is_initialized()
+
+
+def test_leaving_the_group_is_bounded(monkeypatch):
+    """A teardown that does not end (NCCL waiting on a graph) is given up with a warning."""
+    from aios.utils import distributed
+    done = threading.Event()
+    monkeypatch.setattr(distributed, "_leave", lambda abort: done.wait(10))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="not torn down within"):
+        assert distributed.leave_process_group(wait_s=0.2) is False
+    assert time.monotonic() - start < 5
+    done.set()
+    assert distributed.leave_process_group(wait_s=5) is True  # joins the teardown under way
+
+
 # ------------------------------------------------------------------ failures --
 @needs_ranks(2)
-@pytest.mark.parametrize("when", ["between steps", "inside a step"])
-def test_killed_worker_raises_and_leaves_no_process(one_kv_head_qwen3, when):
-    llm = LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS)
+@pytest.mark.parametrize("when, overlap", [("between steps", False), ("inside a step", False),
+                                           ("inside a step", True)])
+def test_killed_worker_raises_and_leaves_no_process(one_kv_head_qwen3, when, overlap):
+    """overlap: async scheduling, where rank 0 has two steps in flight."""
+    llm = LLM(one_kv_head_qwen3, tensor_parallel_size=2, async_scheduling=overlap, **OPTS)
     pid = llm.workers.pids[0]
     for prompt in random_prompts([8, 12, 16]):
         llm.add_request(prompt, greedy(200))
@@ -256,16 +342,25 @@ def test_checkpoint_slice_reads_the_same_values(tmp_path):
 # ------------------------------------------------------------- step channel --
 def test_step_channel_round_trip_and_overwrite_check():
     import multiprocessing
-    from aios.engine.tp_channel import StepChannel
+
+    import numpy as np
+    from aios.engine.tp_channel import SLOTS, StepChannel
     channel = StepChannel(1 << 16, 1, multiprocessing.get_context("spawn"))
     reader = channel.reader(0)
     try:
-        channel.send("run", [1, 2, 3], True)
-        assert reader.recv() == ("run", ([1, 2, 3], True))
-        channel.send("run", [4], False)
-        channel.send("run", [5], False)  # before the reader read the one above
-        with pytest.raises(RuntimeError, match="expected step message 2, found 3"):
+        channel.send("prefill", [1, 2, 3], True)
+        assert reader.recv() == ("prefill", ([1, 2, 3], True))
+        for i in range(SLOTS - 1):  # a worker may lag SLOTS - 1 messages behind
+            channel.send("decode", np.arange(i + 1, dtype=np.int32))
+        for i in range(SLOTS - 1):
+            method, (rows,) = reader.recv()
+            assert method == "decode" and rows.tolist() == list(range(i + 1))
+        for i in range(SLOTS + 1):  # one more: the oldest unread message is overwritten
+            channel.send("prefill", [i])
+        with pytest.raises(RuntimeError, match=f"expected step message {SLOTS + 1}, "
+                                               f"found {2 * SLOTS + 1}"):
             reader.recv()
     finally:
         reader.shm.close()
         channel.close()
+    channel.close()  # twice: harmless

@@ -64,6 +64,12 @@ class CUDAGraphRunner:
     def _forward(self, bs: int) -> None:
         self.hidden[:bs] = self.model(self.inputs["input_ids"][:bs], self.inputs["positions"][:bs])
 
+    def release(self) -> None:
+        """Destroy every graph (one still running is freed when it ends)."""
+        for graph in self.graphs.values():
+            graph.reset()
+        self.graphs.clear()
+
     def padded_size(self, batch_size: int) -> int | None:
         """The captured size this batch replays with, or None (too big: run eagerly)."""
         if batch_size > self.batch_sizes[-1]:

@@ -41,6 +41,10 @@ class DecodeInputs:
             (("input_ids", (n,), torch.long), ("positions", (n,), torch.long),
              ("slot_mapping", (n,), torch.int32), ("context_lens", (n,), torch.int32),
              ("block_tables", (n, w), torch.int32)), device)
+        # The last step's copies to the device: the host buffers are refilled only once
+        # they are done (with async scheduling the host may run a step ahead of the GPU).
+        self.copied = None
+        self.shape = (0, 0, 0, 0)   # the last step's (rows, padded rows, table width, max length)
 
     def load(self, seqs: list[Sequence], block_size: int, num_rows: int):
         """Fill rows [0, num_rows) (>= len(seqs); the rest is padding) and set the Context.
@@ -48,25 +52,54 @@ class DecodeInputs:
         Padding rows write no KV (slot -1) and read one cached token.
         Returns device views (input_ids, positions) of the first len(seqs) rows.
         """
+        self._wait_for_copies()
         h, b = self.host, len(seqs)
         h["input_ids"][:b] = [seq.last_token for seq in seqs]
         h["positions"][:b] = [len(seq) - 1 for seq in seqs]
         h["context_lens"][:b] = [len(seq) for seq in seqs]
         h["slot_mapping"][:b] = [paging.decode_slot(seq, block_size) for seq in seqs]
-        h["input_ids"][b:num_rows] = 0
-        h["positions"][b:num_rows] = 0
-        h["context_lens"][b:num_rows] = 1
-        h["slot_mapping"][b:num_rows] = -1
         width = max(len(seq.block_table) for seq in seqs)
         tables = h["block_tables"]
         for i, seq in enumerate(seqs):
             tables[i, :len(seq.block_table)] = seq.block_table
-        tables[b:num_rows, :width] = 0
+        return self._upload(b, num_rows, width, max(len(seq) for seq in seqs))
+
+    # Tensor parallelism: rank 0 sends the rows it filled; a worker loads them as they are.
+    def message(self) -> tuple:
+        """The last step's rows, as compact arrays for the workers (tp_worker.run_decode)."""
+        b, num_rows, width, max_len = self.shape
+        h = self.host
+        return (b, num_rows, width, max_len, h["input_ids"][:b].copy(), h["positions"][:b].copy(),
+                h["context_lens"][:b].copy(), h["slot_mapping"][:b].copy(),
+                h["block_tables"][:b, :width].copy())
+
+    def load_message(self, message: tuple):
+        """What load() does, from rank 0's message() instead of the sequences."""
+        b, num_rows, width, max_len, input_ids, positions, context_lens, slots, tables = message
+        self._wait_for_copies()
+        h = self.host
+        h["input_ids"][:b], h["positions"][:b] = input_ids, positions
+        h["context_lens"][:b], h["slot_mapping"][:b] = context_lens, slots
+        h["block_tables"][:b, :width] = tables
+        return self._upload(b, num_rows, width, max_len)
+
+    def _upload(self, b: int, num_rows: int, width: int, max_len: int):
+        h = self.host
+        h["input_ids"][b:num_rows] = 0
+        h["positions"][b:num_rows] = 0
+        h["context_lens"][b:num_rows] = 1
+        h["slot_mapping"][b:num_rows] = -1
+        h["block_tables"][b:num_rows, :width] = 0
+        self.shape = (b, num_rows, width, max_len)
         d = self._copy_to_device(num_rows, width)
         set_context(is_prefill=False, slot_mapping=d["slot_mapping"][:b],
                     context_lens=d["context_lens"][:b], block_tables=d["block_tables"][:b, :width],
-                    max_seqlen_k=max(len(seq) for seq in seqs))
+                    max_seqlen_k=max_len)
         return d["input_ids"][:b], d["positions"][:b]
+
+    def _wait_for_copies(self) -> None:
+        if self.copied is not None:
+            self.copied.synchronize()  # done long ago, as a rule: a copy is the step's first work
 
     def _copy_to_device(self, num_rows: int, width: int) -> dict:
         if self.on_gpu:
@@ -76,4 +109,6 @@ class DecodeInputs:
                     dev[:num_rows, :width].copy_(src[:num_rows, :width], non_blocking=True)
                 else:
                     dev[:num_rows].copy_(src[:num_rows], non_blocking=True)
+            self.copied = torch.cuda.Event()
+            self.copied.record()
         return self.device

@@ -35,7 +35,8 @@ class LLMEngine:
         with self._guard():
             self.model_runner = ModelRunner(self.config)
         if self.workers:
-            self.model_runner.send_step_to_workers = self.workers.send_step
+            self.model_runner.workers = self.workers
+            self.workers.release_graphs = self.model_runner.release_cuda_graphs
         self.scheduler = Scheduler(self.config, self.model_runner.num_kv_blocks,
                                    self._eos_token_ids())
         self.detokenizers: dict[int, IncrementalDetokenizer] = {}
@@ -176,7 +177,8 @@ class LLMEngine:
         if self.in_flight is None:
             return [], False
         launched, self.in_flight = self.in_flight, None
-        token_ids = launched.token_ids()
+        with self._guard():  # TP: tokens of a step a dead worker cut short are garbage
+            token_ids = launched.token_ids()
         for seq in launched.seqs:
             seq.num_pending_tokens = 0
         live = [(seq, t) for seq, t in zip(launched.seqs, token_ids) if not seq.is_finished]

@@ -9,7 +9,9 @@ For a step it turns the scheduled sequences into flat tensors:
 then runs the model, samples, and returns one token per sequence. The
 `.tolist()` of the sampled tokens is the step's only host-device sync.
 """
+import numpy as np
 import torch
+import torch.distributed as dist
 
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
@@ -22,14 +24,14 @@ from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
 from aios.utils.context import reset_context, set_context
-from aios.utils.distributed import min_over_ranks
+from aios.utils.distributed import get_tp_size, min_over_ranks, use_p2p_all_reduce
 from aios.utils.loader import init_random_weights, load_model
 
 
 class ModelRunner:
-    # Tensor parallelism: on rank 0, the engine sets this to TPWorkers.send_step,
-    # so that the workers run every step that rank 0 runs (aios/engine/tp_group.py).
-    send_step_to_workers = None
+    # Tensor parallelism: on rank 0, the engine sets this to its TPWorkers, so
+    # that the workers run every step that rank 0 runs (aios/engine/tp_group.py).
+    workers = None
 
     def __init__(self, config: Config):
         self.config = config
@@ -39,6 +41,8 @@ class ModelRunner:
         self.block_size = config.block_size
         self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
         self.model = self._build_model()
+        # Opt-in (AIOS_TP_ALL_REDUCE=symm_mem): decode-sized all-reduces read the peers' GPUs directly.
+        use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
         self.sampler = Sampler()
         self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)
         backend = get_backend(self.backend_name)
@@ -51,13 +55,30 @@ class ModelRunner:
         self.decode_inputs = DecodeInputs(config.max_num_seqs, self.max_blocks_per_seq, self.device)
         self.sampling_inputs = SamplingInputs(config.max_num_seqs, self.hf_config.vocab_size, self.device)
         self.last_step: StepOutput | None = None
+        # Async scheduling under TP: rank 0 broadcasts each step's sampled tokens, so
+        # that every rank reads a pending token from its own device (tp_worker.py).
+        self.share_sampled = config.async_scheduling and get_tp_size() > 1
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
             # The torch backend sizes its tensors from host values: not capturable.
             self.graph_runner = CUDAGraphRunner(self.model, self.decode_inputs, config.max_num_seqs,
                                                 self.hf_config.hidden_size, self.dtype)
-            self.graph_runner.capture()
+            try:
+                self.graph_runner.capture()
+            except BaseException:
+                self.release_cuda_graphs()  # else the process group could not be left
+                raise
+
+    def release_cuda_graphs(self) -> None:
+        """Destroy the CUDA graphs; decode steps then run eagerly.
+
+        Under TP this must come before leaving the process group: NCCL waits,
+        forever, for every graph holding one of its collectives to be destroyed
+        before it destroys (or aborts) a communicator."""
+        if self.graph_runner is not None:
+            self.graph_runner.release()
+            self.graph_runner = None
 
     # ----------------------------------------------------------------- setup --
     def _build_model(self) -> torch.nn.Module:
@@ -204,19 +225,18 @@ class ModelRunner:
     def prepare_sampling(self, seqs: list[Sequence]) -> dict:
         return self.sampling_inputs.load(seqs)
 
-    def take_pending_tokens(self, seqs: list[Sequence], input_ids: torch.Tensor) -> None:
-        """Async scheduling: a row whose newest token is still pending reads it
-        from the last step's output, on the device (the host does not have it)."""
+    def pending_rows(self, seqs: list[Sequence]) -> "int | np.ndarray | None":
+        """Async scheduling: the rows whose newest token is still pending, and
+        where each is in the last step's output. -> n when they are rows 0..n-1
+        of both (the usual case), else [2, n] (rows, last step's rows), or None."""
         if not any(seq.num_pending_tokens for seq in seqs):
-            return
+            return None
         rows = {seq.seq_id: i for i, seq in enumerate(self.last_step.seqs)}
         dst, src = zip(*[(i, rows[seq.seq_id]) for i, seq in enumerate(seqs)
                          if seq.num_pending_tokens])
-        if dst == src == tuple(range(len(dst))):   # the last step's first rows: one copy
-            input_ids[:len(dst)].copy_(self.last_step.sampled[:len(dst)])
-        else:
-            index = self._tensor([dst, src], torch.long)
-            input_ids[index[0]] = self.last_step.sampled[index[1]]
+        if dst == src == tuple(range(len(dst))):
+            return len(dst)
+        return np.array([dst, src], dtype=np.int64)
 
     # ------------------------------------------------------------------ run --
     def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
@@ -228,15 +248,23 @@ class ModelRunner:
         """Queue one step on the device and return without waiting for it."""
         if not self.config.enable_kv_cache:
             is_prefill = True  # no cache: run the whole sequence again, every step
-        if self.send_step_to_workers is not None:
-            self.send_step_to_workers(seqs, is_prefill)
-        prepare = self.prepare_prefill if is_prefill else self.prepare_decode
-        input_ids, positions = prepare(seqs)
-        if not is_prefill:
-            self.take_pending_tokens(seqs, input_ids)
+        if is_prefill:
+            if self.workers is not None:   # they prepare theirs while this rank prepares its own
+                self.workers.send_prefill(seqs)
+            input_ids, positions = self.prepare_prefill(seqs)
+        else:
+            input_ids, positions = self.prepare_decode(seqs)
+            pending = self.pending_rows(seqs)
+            if self.workers is not None:   # the rows just filled: nothing left for them to build
+                self.workers.send_decode(self.decode_inputs.message(), pending)
+            if pending is not None:
+                take_pending_tokens(input_ids, pending, self.last_step.sampled)
         sampling = self.prepare_sampling(seqs)
         logits = self.run_model(input_ids, positions, is_prefill)
-        self.last_step = StepOutput(seqs, is_prefill, self.sampler(logits, **sampling))
+        sampled = self.sampler(logits, **sampling)
+        if self.share_sampled:
+            dist.broadcast(sampled, src=0)
+        self.last_step = StepOutput(seqs, is_prefill, sampled)
         reset_context()
         return self.last_step
 
@@ -246,6 +274,17 @@ class ModelRunner:
         else:
             hidden = self.model(input_ids, positions)
         return self.model.compute_logits(hidden)
+
+
+def take_pending_tokens(input_ids: torch.Tensor, pending, sampled: torch.Tensor) -> None:
+    """Async scheduling: rows whose newest token is still pending read it from
+    the last step's sampled tokens, on the device (the host does not have it).
+    pending: from ModelRunner.pending_rows (compact: it also goes to the TP workers)."""
+    if isinstance(pending, int):   # the last step's first rows: one copy
+        input_ids[:pending].copy_(sampled[:pending])
+    else:
+        index = to_device(pending, torch.long, input_ids.device)
+        input_ids[index[0]] = sampled[index[1]]
 
 
 class StepOutput:

@@ -7,11 +7,14 @@
     join the process group <-------------> join the process group
     build its shard of the model          build theirs (their collectives meet:
                                           KV-cache size, CUDA graph capture)
-    every step: schedule, then
-      send ("run", step)  ---------------> run the same step
+    every step: schedule, prepare, then
+      send the step  --------------------> run the same step
       run the step  <--- all-reduces inside the model meet --->
       sample the next tokens              wait for the next step
-    close(): send "exit"  ---------------> leave the group, exit
+      (async scheduling: broadcast them -> keep them for the next step)
+    close(): destroy its CUDA graphs,
+      send "exit"  ----------------------> destroy its CUDA graphs,
+      leave the group                     leave the group, exit
 
 What can go wrong, and what rank 0 does about it:
 - A worker fails to start or dies (an exception, the OOM killer, kill -9):
@@ -23,6 +26,10 @@ What can go wrong, and what rank 0 does about it:
   collective that rank 0 will never join, so they are killed.
 - Rank 0 dies: every worker watches its parent and exits with it.
 - The program ends without close(): the engine's finalizer closes the group.
+- Leaving the group: NCCL will not destroy a communicator that a live CUDA
+  graph has captured (it waits for the graph, forever), so every rank destroys
+  its graphs first (`release_graphs`); and the teardown itself is waited for
+  a bounded time (utils/distributed.leave_process_group).
 """
 import atexit
 import multiprocessing
@@ -97,6 +104,8 @@ class TPWorkers:
         self.closed = False
         self._lock = threading.Lock()        # between close() and the watchdog
         self._watchdog: threading.Thread | None = None
+        # Rank 0's CUDA graphs, destroyed before it leaves the group (the engine sets it).
+        self.release_graphs: Callable[[], None] | None = None
         self._num_threads = torch.get_num_threads()
         if config.device == "cpu":  # the ranks share the cores (the workers do the same)
             torch.set_num_threads(max(1, self._num_threads // self.size))
@@ -155,14 +164,23 @@ class TPWorkers:
                 self.started.add(starting.pop(obj))
 
     # ------------------------------------------------------------ each step --
-    def send_step(self, seqs: list[Sequence], is_prefill: bool) -> None:
-        """Have the workers run this step; rank 0 then runs it too."""
+    def send_prefill(self, seqs: list[Sequence]) -> None:
+        """Have the workers run this prefill; rank 0 then runs it too."""
+        self._check_running()
+        self.channel.send("prefill", [StepSequence.of(seq) for seq in seqs])
+
+    def send_decode(self, message: tuple, pending) -> None:
+        """Have the workers run this decode step, from the rows rank 0 has filled
+        (DecodeInputs.message) and its pending rows (ModelRunner.pending_rows)."""
+        self._check_running()
+        self.channel.send("decode", message, pending)
+
+    def _check_running(self) -> None:
         if self.dead_rank is not None:
             raise self._failure(self.dead_rank)
         if self.closed:
             raise RuntimeError("the tensor-parallel workers are shut down (after close() or "
                                "an error); create a new engine")
-        self.channel.send("run", [StepSequence.of(seq, is_prefill) for seq in seqs], is_prefill)
 
     @contextmanager
     def guard(self):
@@ -207,10 +225,9 @@ class TPWorkers:
             for proc in self.procs:
                 proc.terminate()  # signals only: close() reaps them
         if self.config.device == "cuda":
-            try:  # NCCL does not notice a dead peer: unblock rank 0's collectives
-                leave_process_group(abort=True)
-            except Exception:
-                pass
+            # NCCL does not notice a dead peer: abort, which unblocks rank 0's collectives.
+            # Not waited for: it ends only once rank 0's CUDA graphs are gone (close()).
+            leave_process_group(abort=True, wait_s=0)
 
     # ------------------------------------------------------------- shutdown --
     def _failure(self, rank: int) -> WorkerDiedError:
@@ -253,25 +270,24 @@ class TPWorkers:
                 return
             self.closed = True
         atexit.unregister(self.close)
-        if self._watchdog is not None:
-            self._stop_signal.send_bytes(b"stop")
-            self._watchdog.join()
-        graceful = graceful and self.dead_rank is None
-        if graceful:
-            self.channel.send("exit")
-        # Leave the group *with* the workers, before waiting for them: NCCL's
-        # teardown waits for every rank's, so a worker left waiting on rank 0's
-        # would be killed by the join's timeout below, and rank 0's teardown
-        # would then wait for it forever (the two-GPU test suite hung here).
         try:
+            if self.release_graphs is not None:
+                self.release_graphs()  # before anything leaves the group (see the top)
+            if self._watchdog is not None:
+                self._stop_signal.send_bytes(b"stop")
+                self._watchdog.join(timeout=10)
+            graceful = graceful and self.dead_rank is None
+            if graceful:
+                self.channel.send("exit")
+            # Start leaving now: should NCCL's teardown need every rank, the workers are at it too.
+            leave_process_group(abort=not graceful, wait_s=0)
+            for proc in self.procs:
+                proc.join(timeout=10 if graceful else 0)
+            for proc in self.procs:
+                if proc.exitcode is None:  # stuck in a collective, or not graceful
+                    proc.kill()
+                    proc.join(timeout=10)
             leave_process_group(abort=not graceful)
-        except Exception:
-            pass  # already aborted by the watchdog
-        for proc in self.procs:
-            proc.join(timeout=10 if graceful else 0)
-        for proc in self.procs:
-            if proc.exitcode is None:  # stuck in a collective, or not graceful
-                proc.kill()
-                proc.join()
-        self.channel.close()
-        torch.set_num_threads(self._num_threads)
+        finally:
+            self.channel.close()
+            torch.set_num_threads(self._num_threads)

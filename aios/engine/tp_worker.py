@@ -6,6 +6,17 @@ step from rank 0, run it through the same ModelRunner path as rank 0
 (prepare the inputs, `run_model`), wait for the next. Its all-reduces meet
 rank 0's inside the model, so all ranks run each step together; that is also
 why a decode step replays the same CUDA graph on every rank.
+
+What a step's message holds:
+- a prefill: each sequence's new tokens, lengths and block table (StepSequence);
+- a decode step: the input arrays rank 0 has just filled for itself
+  (DecodeInputs.message), which the worker copies as they are: no per-sequence
+  work at all on this side.
+With async scheduling, rank 0 launches step N+1 before it has read step N's
+tokens, so a decode row may need a token nobody's host has yet. Rank 0
+broadcasts every step's sampled tokens (one small collective after sampling);
+each worker keeps them on its own device and fills those rows from them, as
+rank 0 does from its own (model_runner.take_pending_tokens).
 """
 import multiprocessing
 import os
@@ -16,8 +27,9 @@ import traceback
 from multiprocessing.connection import wait
 
 import torch
+import torch.distributed as dist
 
-from aios.engine.model_runner import ModelRunner
+from aios.engine.model_runner import ModelRunner, take_pending_tokens
 from aios.engine.sequence import Sequence
 from aios.engine.tp_channel import StepReader
 from aios.utils.context import reset_context
@@ -40,9 +52,9 @@ class StepSequence:
         self.block_table = block_table
 
     @classmethod
-    def of(cls, seq: Sequence, is_prefill: bool) -> "StepSequence":
-        new = seq.token_ids[seq.num_cached_tokens:] if is_prefill else [seq.last_token]
-        return cls(new, len(seq), seq.num_cached_tokens, seq.block_table)
+    def of(cls, seq: Sequence) -> "StepSequence":
+        return cls(seq.token_ids[seq.num_cached_tokens:], len(seq), seq.num_cached_tokens,
+                   seq.block_table)
 
     def __reduce__(self):  # pickle as a bare tuple: smaller and faster
         return StepSequence, (self.new_token_ids, self.num_tokens,
@@ -63,15 +75,32 @@ class StepSequence:
 
 
 @torch.inference_mode()
-def run_step(runner: ModelRunner, seqs: list[StepSequence], is_prefill: bool) -> None:
-    """ModelRunner.run without the sampling: rank 0 alone samples."""
-    prepare = runner.prepare_prefill if is_prefill else runner.prepare_decode
-    input_ids, positions = prepare(seqs)
-    runner.run_model(input_ids, positions, is_prefill)
+def run_prefill(runner: ModelRunner, seqs: list[StepSequence]) -> None:
+    """ModelRunner.launch without the sampling: rank 0 alone samples."""
+    input_ids, positions = runner.prepare_prefill(seqs)
+    runner.run_model(input_ids, positions, True)
+    _receive_sampled(runner, len(seqs))
     reset_context()
 
 
-HANDLERS = {"run": run_step}  # the methods rank 0 may call; "exit" ends the loop
+@torch.inference_mode()
+def run_decode(runner: ModelRunner, message: tuple, pending) -> None:
+    input_ids, positions = runner.decode_inputs.load_message(message)
+    if pending is not None:
+        take_pending_tokens(input_ids, pending, runner.last_sampled)
+    runner.run_model(input_ids, positions, False)
+    _receive_sampled(runner, input_ids.shape[0])
+    reset_context()
+
+
+def _receive_sampled(runner: ModelRunner, num_seqs: int) -> None:
+    """Async scheduling: rank 0's tokens of this step, for the next step's pending rows."""
+    if runner.share_sampled:
+        runner.last_sampled = torch.empty(num_seqs, dtype=torch.long, device=runner.device)
+        dist.broadcast(runner.last_sampled, src=0)
+
+
+HANDLERS = {"prefill": run_prefill, "decode": run_decode}  # "exit" ends the loop
 
 
 def worker_main(config, rank: int, store_port: int, reader: StepReader, conn, setup=()) -> None:
@@ -94,13 +123,18 @@ def worker_main(config, rank: int, store_port: int, reader: StepReader, conn, se
             if method == "exit":
                 break
             HANDLERS[method](runner, *args)
+        runner.release_cuda_graphs()  # first: NCCL cannot leave while a graph holds it
         leave_process_group()
     except BaseException:
         try:
             conn.send(("error", traceback.format_exc()))
         except OSError:
             pass  # rank 0 is gone: nobody to tell
-        sys.exit(1)  # (should the teardown hang on a broken group, rank 0 kills us)
+        # Exit now, without the interpreter's teardown: destroying a broken NCCL
+        # group can hang, and rank 0 only notices a worker that has ended.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def _exit_with_parent() -> None:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aios.utils.context import get_context
-from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
+from aios.utils.distributed import all_reduce, get_tp_rank, get_tp_size, in_process_group
 
 
 class VocabParallelEmbedding(nn.Module):
@@ -35,8 +35,7 @@ class VocabParallelEmbedding(nn.Module):
         local = input_ids - self.vocab_start
         owned = (local >= 0) & (local < self.rows)
         y = F.embedding(local.clamp(0, self.rows - 1), self.weight) * owned.unsqueeze(-1)
-        dist.all_reduce(y)
-        return y
+        return all_reduce(y)
 
 
 class ParallelLMHead(VocabParallelEmbedding):

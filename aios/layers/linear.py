@@ -19,11 +19,10 @@ GEMM, which takes decode-sized batches and leaves the rest to F.linear
 (aios/kernels/skinny_gemm.py; set by the model runner).
 """
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from aios.kernels.reference import linear_ref
-from aios.utils.distributed import get_tp_rank, get_tp_size, in_process_group
+from aios.utils.distributed import all_reduce, get_tp_rank, get_tp_size, in_process_group
 
 
 def _divide(a: int, b: int) -> int:
@@ -133,5 +132,5 @@ class RowParallelLinear(LinearBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.impl(x, self.weight)
         if self.collectives:
-            dist.all_reduce(y)
+            y = all_reduce(y)
         return y if self.bias is None else y + self.bias

@@ -1,0 +1,65 @@
+"""TP scaling rows: one engine, several workloads, then the decode profile.
+
+    python benchmarks/tp_scaling.py --model random:Qwen3-8B --tp 2 --workloads nano,table \
+        --profile-batches 32,256 --out $OUT
+
+benchmark.py builds the engine once per workload; an 8B engine takes a while to
+build (weights, KV-cache profiling, CUDA graph capture, a worker process and
+NCCL under TP), so this builds it once and measures each workload exactly as
+benchmark.py does (run_aios: warm-up, then the timed generate), writing
+OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends
+(<workload>-tp<N>-sync.json with --no-async-scheduling). Then
+benchmarks/tp_profile.py's decode profile at each batch size, written to
+OUT/profile-tp<N>.json.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from aios import LLM  # noqa: E402
+from benchmark import report, run_aios  # noqa: E402
+from benchmarks.tp_profile import print_result, profile_decode  # noqa: E402
+from benchmarks.workloads import WORKLOADS  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="random:Qwen3-8B")
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--workloads", default="nano,table")
+    p.add_argument("--profile-batches", default="32,256", help="empty: no profile")
+    p.add_argument("--no-async-scheduling", action="store_true")
+    p.add_argument("--out", default=".")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    options = {"async_scheduling": False} if args.no_async_scheduling else {}
+    tag = f"tp{args.tp}" + ("-sync" if args.no_async_scheduling else "")
+    with LLM(args.model, tensor_parallel_size=args.tp, **options) as llm:
+        print(f"engine built in {time.perf_counter() - start:.1f} s (TP={args.tp}, "
+              f"async scheduling {llm.config.async_scheduling}, "
+              f"CUDA graphs {llm.model_runner.graph_runner is not None})", flush=True)
+        warm = True
+        for name in args.workloads.split(","):
+            workload = WORKLOADS[name]
+            prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)
+            result = run_aios(llm, prompts, params, warmup=warm)
+            warm = False  # one warm-up compiles everything for the next workloads too
+            result["tensor_parallel_size"] = args.tp
+            result["async_scheduling"] = llm.config.async_scheduling
+            report([result], workload, llm.config, str(out / f"{name}-{tag}.json"))
+        profiles = []
+        for batch in filter(None, args.profile_batches.split(",")):
+            profiles.append(profile_decode(llm, int(batch)))
+            print_result(profiles[-1])
+            (out / f"profile-{tag}.json").write_text(json.dumps(profiles, indent=2))
+    print(f"done in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Tensor parallelism on a 2-GPU machine, in one device call (under ~9 minutes):
+#
+#   bash benchmarks/tp_suite.sh                 # tests, then TP=1 and TP=2 rows + profiles
+#   bash benchmarks/tp_suite.sh bench           # or pick parts: tests bench
+#
+# 1. tests: tests/test_tensor_parallel.py over NCCL (AIOS_TP_TEST_DEVICE=cuda), hard
+#    time limit TEST_LIMIT_S (240); log in tp_tests.log.
+# 2. bench: for TP=1 then TP=2, one process each (benchmarks/tp_scaling.py: the 8B
+#    engine is built once for both workloads): nano, table, then the decode profile at
+#    batches 32 and 256. JSON as each row ends: nano-tp1.json, table-tp1.json,
+#    profile-tp1.json, nano-tp2.json, ...; logs in bench-tp*.log.
+# Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
+# 3. symm: the opt-in P2P all-reduce (AIOS_TP_ALL_REDUCE=symm_mem, PyTorch's one-shot
+#    all-reduce over symmetric memory): first TP=2 == TP=1 on the tiny float32 models
+#    (symm_tests.log), then, if they pass, TP=2 nano, table and the profile with it,
+#    JSON in symm/.
+# 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
+#    scheduling makes (nano-tp2-sync.json).
+# Every file above goes to $RES and, after each part, into $OUT/tp_results.tgz (the device
+# tool brings back at most 8 files); what the parts print goes to $OUT/suite.log too.
+# The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
+set -u
+OUT=${OUT:-/tmp/aios-tp-out}
+RES=${RES:-/tmp/aios-tp-results}
+mkdir -p "$OUT" "$RES"
+exec > >(tee -a "$OUT/suite.log") 2>&1
+pack() { tar czf "$OUT/tp_results.tgz" -C "$RES" .; }
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+# NVLink multicast stays off (the device machines' rule).
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+MODEL=${MODEL:-random:Qwen3-8B}
+START=$(date +%s)
+left() { echo $(( ${SUITE_LIMIT_S:-540} - ($(date +%s) - START) )); }
+limit() { local l; l=$(left); [ "$1" -lt "$l" ] && echo "$1" || echo "$l"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RES/gpu.txt"
+python -c "import torch; print('torch', torch.__version__, 'nccl', torch.cuda.nccl.version())" | tee -a "$RES/gpu.txt"
+
+parts=${*:-tests bench}
+for part in $parts; do
+  case $part in
+    tests)
+      t=$(limit "${TEST_LIMIT_S:-240}")
+      echo "== tests (limit ${t} s) =="
+      AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=120 AIOS_TP_TEST_TIMEOUT_S=${AIOS_TP_TEST_TIMEOUT_S:-150} \
+        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py > "$RES/tp_tests.log" 2>&1
+      echo "pytest exit $? (124: the time limit)" | tee -a "$RES/tp_tests.log"
+      grep -E "PASSED|FAILED|ERROR|SKIPPED|passed|failed" "$RES/tp_tests.log" | tail -25 ;;
+    bench)
+      for tp in 1 2; do
+        t=$(limit "${BENCH_LIMIT_S:-200}")
+        [ "$tp" = 1 ] && [ "$t" -gt $(( $(left) - 130 )) ] && t=$(( $(left) - 130 ))  # keep time for TP=2
+        [ "$t" -le 20 ] && { echo "no time left for TP=$tp"; continue; }
+        echo "== TP=$tp: ${BENCH_WORKLOADS:-nano,table} + profile (limit ${t} s) =="
+        timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" --tp "$tp" \
+          --workloads "${BENCH_WORKLOADS:-nano,table}" --profile-batches "${PROFILE_BATCHES-32,256}" \
+          --out "$RES" > "$RES/bench-tp$tp.log" 2>&1
+        echo "exit $?" >> "$RES/bench-tp$tp.log"
+        grep -vE "^Generating|it/s" "$RES/bench-tp$tp.log" | tail -40
+        pack
+      done
+      python - "$RES" <<'EOF'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+for w in ("nano", "table"):
+    r = {tp: json.loads((out / f"{w}-tp{tp}.json").read_text())["results"][0]["output_tokens_per_s"]
+         for tp in (1, 2) if (out / f"{w}-tp{tp}.json").exists()}
+    if len(r) == 2:
+        print(f"{w}: TP1 {r[1]:,.0f} tok/s, TP2 {r[2]:,.0f} tok/s, TP2/TP1 {r[2] / r[1]:.2f}x")
+EOF
+      ;;
+    symm)
+      t=$(limit 150)
+      echo "== P2P all-reduce: correctness (limit ${t} s) =="
+      AIOS_TP_ALL_REDUCE=symm_mem AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
+        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py -k "tp2_matches or async" \
+        > "$RES/symm_tests.log" 2>&1
+      code=$?
+      echo "pytest exit $code" | tee -a "$RES/symm_tests.log"
+      grep -E "PASSED|FAILED|ERROR|passed|failed|Error" "$RES/symm_tests.log" | tail -8
+      if [ "$code" = 0 ]; then
+        t=$(limit "${BENCH_LIMIT_S:-200}")
+        echo "== TP=2 with the P2P all-reduce (limit ${t} s) =="
+        AIOS_TP_ALL_REDUCE=symm_mem timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
+          --tp 2 --workloads "${BENCH_WORKLOADS:-nano,table}" --profile-batches "${PROFILE_BATCHES-32,256}" \
+          --out "$RES/symm" > "$RES/bench-tp2-symm.log" 2>&1
+        echo "exit $?" >> "$RES/bench-tp2-symm.log"
+        grep -vE "^Generating|it/s" "$RES/bench-tp2-symm.log" | tail -40
+      fi ;;
+    sync)
+      t=$(limit "${BENCH_LIMIT_S:-200}")
+      echo "== TP=2 nano without async scheduling (limit ${t} s) =="
+      timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" --tp 2 --workloads nano \
+        --profile-batches "" --no-async-scheduling --out "$RES" > "$RES/bench-tp2-sync.log" 2>&1
+      echo "exit $?" >> "$RES/bench-tp2-sync.log"
+      grep -vE "^Generating|it/s" "$RES/bench-tp2-sync.log" | tail -12 ;;
+    *) echo "unknown part $part (tests, bench, symm, sync)"; exit 2 ;;
+  esac
+  pack
+done
+echo "suite done in $(( $(date +%s) - START )) s"
