@@ -28,9 +28,13 @@ def pinned_buffers(specs, device: torch.device) -> tuple[dict, dict]:
 
 
 def to_device(data, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A one-off tensor from a python list, copied through pinned memory without waiting."""
-    pin = device.type == "cuda"
-    return torch.tensor(data, dtype=dtype, pin_memory=pin).to(device, non_blocking=True)
+    """A one-off tensor from a python list or a numpy array, copied through
+    pinned memory without waiting. (torch.tensor(..., pin_memory=True) refuses
+    numpy arrays: the TP workers' pending rows arrive as one.)"""
+    tensor = torch.as_tensor(data, dtype=dtype)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 class DecodeInputs:
