@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def report(results, workload, config, json_path, engine):
+def report(results, workload, config, json_path, engine=None):
     print(f"\n{'engine':<28}{'output tok/s':>14}{'seconds':>10}{'out tokens':>12}{'peak GB':>9}")
     for r in results:
         print(f"{r['engine']:<28}{r['output_tokens_per_s']:>14.1f}{r['seconds']:>10.2f}"
@@ -126,7 +126,7 @@ def report(results, workload, config, json_path, engine):
         with open(json_path, "w") as f:
             json.dump({"workload": dataclasses.asdict(workload), "model": config.model_name,
                        "device": config.device, "dtype": str(config.torch_dtype),
-                       "random_weights": config.is_random, **engine, "results": results},
+                       "random_weights": config.is_random, **(engine or {}), "results": results},
                       f, indent=2)
 
 
