@@ -44,7 +44,7 @@ for part in $parts; do
       t=$(limit "${TEST_LIMIT_S:-240}")
       echo "== tests (limit ${t} s) =="
       AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=120 AIOS_TP_TEST_TIMEOUT_S=${AIOS_TP_TEST_TIMEOUT_S:-150} \
-        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py > "$RES/tp_tests.log" 2>&1
+        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py ${TEST_ARGS:-} > "$RES/tp_tests.log" 2>&1
       echo "pytest exit $? (124: the time limit)" | tee -a "$RES/tp_tests.log"
       grep -E "PASSED|FAILED|ERROR|SKIPPED|passed|failed" "$RES/tp_tests.log" | tail -25 ;;
     bench)
