@@ -167,7 +167,8 @@ class Routes:
             self._abort(handles)
             raise errors[0]
         call = Call(new_id("chatcmpl" if chat else "cmpl"), self.model_name, chat, handles,
-                    out, req.n, req.include_usage, with_logprobs=params[0].logprobs is not None)
+                    out, req.n, req.include_usage, with_logprobs=params[0].logprobs is not None,
+                    echo=not chat and req.echo)
         if req.stream:
             return EventStream(self._stream(call), on_close=lambda: self._abort(handles))
         return await self._collect(request, call)
@@ -192,9 +193,8 @@ class Routes:
                 yield sse(APIError(500, "The engine failed during generation.",
                                    type="server_error").body())
                 break
-            choice = call.stream_choice(delta)
-            if choice is not None:
-                yield sse(call.chunk([choice]))
+            if call.has_news(delta):
+                yield sse(call.chunk([call.stream_choice(delta)]))
         if call.include_usage:
             yield sse(call.chunk([], call.usage()))
         yield sse("[DONE]")
@@ -246,11 +246,11 @@ class Call:
     """One HTTP request's sequences and what they have produced so far."""
 
     def __init__(self, request_id, model, chat, handles, out, n, include_usage,
-                 with_logprobs: bool = False):
+                 with_logprobs: bool = False, echo: bool = False):
         self.request_id, self.model, self.chat = request_id, model, chat
         self.handles, self.out, self.n = handles, out, n
         self.include_usage = include_usage
-        self.with_logprobs = with_logprobs
+        self.with_logprobs, self.echo = with_logprobs, echo
         self.num_tokens = [0] * len(handles)
         # Streaming: each choice's echoed prompt goes out once, first; a
         # completion token's text_offset counts from the start of the choice.
@@ -283,21 +283,22 @@ class Call:
         return completion_choice(index, text, finish_reason,
                                  lp.completion_logprobs(items) if self.with_logprobs else None)
 
-    def stream_choice(self, delta) -> dict | None:
-        """The chunk's choice for a Delta; None when it has nothing to send."""
+    def has_news(self, delta) -> bool:
+        """Is a Delta worth a chunk: text, an end, log-probabilities or the echo to send?"""
+        return bool(delta.text or delta.finish_reason or delta.logprobs or delta.prompt_logprobs
+                    or (self.echo and not self.echo_sent[delta.index]))
+
+    def stream_choice(self, delta) -> dict:
+        """One Delta as a streamed choice (a chat delta or a completion choice)."""
         items = (delta.prompt_logprobs or []) + delta.logprobs
         if self.chat:
-            if not (delta.text or delta.finish_reason or items):
-                return None
             return chat_delta(delta.index, {"content": delta.text} if delta.text else {},
                               delta.finish_reason,
                               lp.chat_logprobs(items) if self.with_logprobs else None)
         text = delta.text
-        if not self.echo_sent[delta.index]:
+        if self.echo and not self.echo_sent[delta.index]:     # the prompt first, once
             self.echo_sent[delta.index] = True
             text = self.handles[delta.index].prompt_text + text
-        if not (text or delta.finish_reason or items):
-            return None
         logprobs = None
         if self.with_logprobs:
             logprobs = lp.completion_logprobs(items, self.text_offsets[delta.index])
