@@ -42,6 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(static = generate on batches of 32, continuous = generate_batch)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     add_engine_args(p)
+    # A workload is a fixed measurement: its temperature, and no top-k/top-p,
+    # whatever the checkpoint's generation_config.json says (the transformers
+    # baseline samples the same way). --generation-config auto lets the
+    # checkpoint fill top_k/top_p (the workload's temperature stays).
+    p.set_defaults(generation_config="none")
     return p.parse_args(argv)
 
 

@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="serve a model over an OpenAI-compatible HTTP API",
         description="Serve MODEL over HTTP: /v1/models, /v1/completions, /v1/chat/completions "
-                    "(streaming or not), /health and /metrics. Ctrl-C or SIGTERM stops it "
+                    "(streaming or not, with logprobs), /health and /metrics. A request that "
+                    "leaves out temperature/top_p/top_k gets the model's generation_config.json "
+                    "values (--generation-config none: temperature 1, no top-k/top-p). Options "
+                    "the server does not implement (tools, response_format, logit_bias, "
+                    "penalties, best_of) are refused with a 400. Ctrl-C or SIGTERM stops it "
                     "gracefully.")
     serve.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1",

@@ -37,6 +37,10 @@ class Config:
                                            # None = on for GPUs with a KV cache
     tensor_parallel_size: int = 1
     seed: int = 0                          # random weights and unseeded sampling
+    generation_config: str = "auto"        # temperature/top_k/top_p defaults: "auto" = the
+                                           # model's generation_config.json, "none" = off
+                                           # (aios/utils/generation_config.py)
+    max_logprobs: int = 20                 # SamplingParams.logprobs / prompt_logprobs at most
     hf_config: PretrainedConfig | None = field(default=None, repr=False)
     model_path: str | None = field(default=None, repr=False)
 
@@ -83,6 +87,11 @@ class Config:
             raise ValueError(f"Config.scheduling must be 'continuous' or 'static', got {self.scheduling!r}")
         if not self.enable_kv_cache:
             self.enable_prefix_caching = False  # nothing is cached to reuse
+        if not isinstance(self.max_logprobs, int) or self.max_logprobs < 0:
+            raise ValueError(f"Config.max_logprobs must be an integer >= 0, got {self.max_logprobs!r}")
+        if not isinstance(self.generation_config, str) or not self.generation_config:
+            raise ValueError(f"Config.generation_config must be 'auto', 'none' or a folder, "
+                             f"got {self.generation_config!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"Config.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():

@@ -28,6 +28,13 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--no-skinny-gemm", action="store_true",
                    help="decode matmuls through cuBLAS, not the skinny Triton GEMM (GPU)")
+    g.add_argument("--generation-config", default="auto", metavar="{auto,none,FOLDER}",
+                   help="defaults for temperature/top_k/top_p when a request sets none: 'auto' "
+                        "= the model's generation_config.json (random: models have none), "
+                        "'none' (or 'vllm') = temperature 1, no top-k/top-p, or a folder "
+                        "holding a generation_config.json (default: auto)")
+    g.add_argument("--max-logprobs", type=int, default=20,
+                   help="most log-probabilities a request may ask for per token (default: 20)")
     g.add_argument("--tensor-parallel-size", "--tp", type=int, default=1, dest="tensor_parallel_size")
 
 
@@ -41,4 +48,5 @@ def engine_kwargs(args: argparse.Namespace) -> dict:
                 enable_prefix_caching=not args.no_prefix_caching,
                 skinny_gemm=not args.no_skinny_gemm,
                 async_scheduling=args.async_scheduling,
-                tensor_parallel_size=args.tensor_parallel_size)
+                tensor_parallel_size=args.tensor_parallel_size,
+                generation_config=args.generation_config, max_logprobs=args.max_logprobs)

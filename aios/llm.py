@@ -22,6 +22,9 @@ class LLM(LLMEngine):
         Returns one dict per prompt, in order: text, token_ids, finish_reason,
         num_prompt_tokens. A prompt that is invalid does not stop the others:
         its dict has finish_reason "error" and an "error" message instead.
+        With SamplingParams.logprobs, also "logprobs": one TokenLogprobs per
+        token of token_ids; with prompt_logprobs, "prompt_logprobs": None for
+        the first prompt token, then one TokenLogprobs each (aios/engine/logprobs.py).
         """
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]
@@ -42,6 +45,10 @@ class LLM(LLMEngine):
             outputs[i] = {"text": self.output_text(seq), "token_ids": seq.completion_token_ids,
                           "finish_reason": seq.finish_reason,
                           "num_prompt_tokens": seq.num_prompt_tokens}
+            if seq.logprobs is not None:
+                outputs[i]["logprobs"] = seq.logprobs
+            if seq.sampling_params.prompt_logprobs is not None:
+                outputs[i]["prompt_logprobs"] = seq.prompt_logprobs
         return outputs
 
     def warm_up(self) -> None:

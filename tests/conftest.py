@@ -82,6 +82,14 @@ def run_to_completion(llm, prompts, params, record_logits: bool = False):
     return seqs, {k: torch.stack(v) if v else None for k, v in logits.items()}
 
 
+def hf_logprobs(hf_model, token_ids: list[int]) -> torch.Tensor:
+    """transformers' log_softmax of its logits at every position of token_ids:
+    row i is the distribution of token i + 1. [len - 1, V], float32."""
+    with torch.inference_mode():
+        logits = hf_model(torch.tensor([token_ids[:-1]])).logits[0]
+    return logits.float().log_softmax(dim=-1)
+
+
 def generate_ids(llm, prompts, params) -> list[list[int]]:
     outputs = llm.generate(prompts, params, use_tqdm=False)
     return [o["token_ids"] for o in outputs]

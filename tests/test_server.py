@@ -193,6 +193,25 @@ BAD_REQUESTS = [   # (endpoint, body, status, param)
     ("chat/completions", {**CHAT, "messages": "Hi"}, 400, "messages"),
     ("chat/completions", {**CHAT, "max_completion_tokens": 10_000}, 400, "max_tokens"),
     ("chat/completions", {**CHAT, "model": "nope"}, 404, "model"),
+    # Log-probabilities: out of range, or more than the server's --max-logprobs (20).
+    ("completions", {**GOOD, "logprobs": -1}, 400, "logprobs"),
+    ("completions", {**GOOD, "logprobs": 21}, 400, "logprobs"),
+    ("completions", {**GOOD, "logprobs": True}, 400, "logprobs"),
+    ("chat/completions", {**CHAT, "top_logprobs": 2}, 400, "top_logprobs"),
+    ("chat/completions", {**CHAT, "logprobs": True, "top_logprobs": -1}, 400, "top_logprobs"),
+    ("chat/completions", {**CHAT, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
+    # Options we do not implement are refused, never silently ignored.
+    ("completions", {**GOOD, "best_of": 3}, 400, "best_of"),
+    ("completions", {**GOOD, "suffix": "!"}, 400, "suffix"),
+    ("completions", {**GOOD, "logit_bias": {"42": -100}}, 400, "logit_bias"),
+    ("completions", {**GOOD, "presence_penalty": 0.5}, 400, "presence_penalty"),
+    ("chat/completions", {**CHAT, "frequency_penalty": 1}, 400, "frequency_penalty"),
+    ("chat/completions", {**CHAT, "tools": [{"type": "function", "function": {"name": "f"}}]},
+     400, "tools"),
+    ("chat/completions", {**CHAT, "tool_choice": "required"}, 400, "tool_choice"),
+    ("chat/completions", {**CHAT, "functions": [{"name": "f"}]}, 400, "functions"),
+    ("chat/completions", {**CHAT, "response_format": {"type": "json_object"}}, 400,
+     "response_format"),
 ]
 
 
@@ -210,6 +229,16 @@ def test_bad_request_then_good_request(server, endpoint, body, status, param):
     good = GOOD if endpoint == "completions" else CHAT
     ok = httpx.post(f"{server}/v1/{endpoint}", json=good, timeout=60)
     assert ok.status_code == 200, ok.text
+
+
+def test_default_values_of_unsupported_options_are_accepted(server):
+    defaults = {"logit_bias": {}, "presence_penalty": 0, "frequency_penalty": 0.0}
+    chat = {**CHAT, **defaults, "tools": [], "tool_choice": "none",
+            "response_format": {"type": "text"}}
+    completion = {**GOOD, **defaults, "best_of": 1, "suffix": None, "echo": False}
+    for endpoint, body in (("chat/completions", chat), ("completions", completion)):
+        r = httpx.post(f"{server}/v1/{endpoint}", json=body, timeout=60)
+        assert r.status_code == 200, r.text
 
 
 def test_openai_client_raises_its_usual_errors(client):
@@ -388,3 +417,66 @@ def test_engine_thread_failure_fails_requests_instead_of_hanging(default_llm, mo
         scheduler = default_llm.scheduler
         for seq in list(scheduler.waiting) + list(scheduler.running):
             default_llm.abort(seq)
+
+
+# ------------------------------------------------------ log-probabilities ---
+LOGPROB_ATOL = 1e-3   # the engine's logits agree with transformers' to ~1e-4 (test_correctness.py)
+
+
+def assert_top_close(top_values: list[float], ref_row, k: int) -> None:
+    """The k alternatives' log-probabilities are transformers' k largest (a dict keyed by
+    token text may hold fewer, when two tokens read the same)."""
+    ours = sorted(top_values, reverse=True)
+    assert 1 <= len(ours) <= k
+    ref = ref_row.topk(k).values.tolist()
+    assert all(abs(a - b) < LOGPROB_ATOL for a, b in zip(ours, ref[:len(ours)])), (ours, ref)
+
+
+def test_completion_logprobs_with_echo_match_transformers(client, default_llm, hf_gguf_model):
+    from conftest import hf_logprobs
+    prompt, k = PROMPTS[0], 3
+    prompt_ids = default_llm.tokenize(prompt)
+    out = default_llm.generate(prompt, SamplingParams(temperature=0, max_tokens=8), use_tqdm=False)[0]
+    ids = prompt_ids + out["token_ids"]
+    ref = hf_logprobs(hf_gguf_model, ids)
+    kwargs = dict(model=MODEL, prompt=prompt, max_tokens=8, temperature=0, logprobs=k, echo=True)
+    full = client.completions.create(**kwargs).choices[0]
+    chunks = [c.choices[0] for c in client.completions.create(**kwargs, stream=True)]
+    streamed = {name: [v for c in chunks if c.logprobs for v in getattr(c.logprobs, name)]
+                for name in ("tokens", "token_logprobs", "top_logprobs", "text_offset")}
+    assert full.text == "".join(c.text for c in chunks) == prompt + out["text"]
+    for got in (full.logprobs.model_dump(), streamed):
+        assert len(got["tokens"]) == len(ids)
+        assert got["token_logprobs"][0] is None and got["top_logprobs"][0] is None
+        for i in range(1, len(ids)):
+            assert abs(got["token_logprobs"][i] - ref[i - 1, ids[i]].item()) < LOGPROB_ATOL
+            assert_top_close(list(got["top_logprobs"][i].values()), ref[i - 1], k)
+        assert got["tokens"] == full.logprobs.tokens
+        assert got["text_offset"] == full.logprobs.text_offset
+    offsets, tokens = full.logprobs.text_offset, full.logprobs.tokens
+    assert offsets[0] == 0 and all(b - a == len(t) for a, b, t in zip(offsets, offsets[1:], tokens))
+
+
+def test_chat_top_logprobs_match_transformers(client, default_llm, hf_gguf_model):
+    from conftest import hf_logprobs
+    messages, k = [{"role": "user", "content": "What is the capital of France?"}], 2
+    prompt_ids = default_llm.apply_chat_template(messages)
+    out = default_llm.chat(messages, SamplingParams(temperature=0, max_tokens=8))[0]
+    ref = hf_logprobs(hf_gguf_model, prompt_ids + out["token_ids"])[len(prompt_ids) - 1:]
+    kwargs = dict(model=MODEL, messages=messages, max_tokens=8, temperature=0, logprobs=True,
+                  top_logprobs=k)
+    full = client.chat.completions.create(**kwargs).choices[0]
+    chunks = [c.choices[0] for c in client.chat.completions.create(**kwargs, stream=True) if c.choices]
+    streamed = [entry for c in chunks if c.logprobs for entry in c.logprobs.content]
+    assert full.message.content == out["text"]
+    for content in (full.logprobs.content, streamed):
+        assert len(content) == len(out["token_ids"])
+        for entry, token_id, ref_row in zip(content, out["token_ids"], ref):
+            assert abs(entry.logprob - ref_row[token_id].item()) < LOGPROB_ATOL
+            assert entry.bytes == list(entry.token.encode())
+            assert len(entry.top_logprobs) == k
+            assert_top_close([t.logprob for t in entry.top_logprobs], ref_row, k)
+        assert [e.token for e in content] == [e.token for e in full.logprobs.content]
+    # Without logprobs, none are sent.
+    plain = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=2)
+    assert plain.choices[0].logprobs is None

@@ -151,6 +151,28 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
     assert got == expected
 
 
+@needs_ranks(2)
+def test_tp2_logprobs_match_single_process(tiny_qwen2_dir):
+    """Prompt logprobs make every rank compute the LM head on all prompt rows
+    (and recompute a cached prefix) together; the numbers equal one process's."""
+    prompts = _prompts()
+    params = greedy(4, logprobs=3, prompt_logprobs=2)
+
+    def run(llm):
+        llm.generate(prompts[2:3], greedy(2), use_tqdm=False)   # a prefix for prompts[3] to hit
+        outs = llm.generate(prompts, params, use_tqdm=False)
+        entries = [e for o in outs for e in o["logprobs"] + o["prompt_logprobs"][1:]]
+        return [o["token_ids"] for o in outs], entries
+
+    single_ids, single = run(LLM(tiny_qwen2_dir, **OPTS))
+    with LLM(tiny_qwen2_dir, tensor_parallel_size=2, **OPTS) as llm:
+        ids, got = run(llm)
+    assert ids == single_ids and len(got) == len(single)
+    for a, b in zip(got, single):
+        assert a.token_id == b.token_id and abs(a.logprob - b.logprob) < 1e-4
+        assert [t for t, _ in a.top] == [t for t, _ in b.top]
+
+
 @needs_ranks(3)
 def test_default_model_tp3_matches_single_process():
     """SmolLM2-135M, 8 prompts: 9 query heads and 3 KV heads divide over 3 ranks, not 2

@@ -22,6 +22,7 @@ from aios.engine.scheduler import Scheduler
 from aios.engine.sequence import Sequence
 from aios.engine.tp_group import TPWorkers
 from aios.sampling_params import SamplingParams
+from aios.utils.generation_config import sampling_defaults
 
 
 class LLMEngine:
@@ -46,6 +47,10 @@ class LLMEngine:
         # Seeds for the requests that bring none: given Config.seed, the
         # engine's every output is reproducible.
         self.seed_rng = random.Random(self.config.seed)
+        # temperature/top_k/top_p for requests that leave them unset: the
+        # model's generation_config.json, unless Config.generation_config="none".
+        self.sampling_defaults = sampling_defaults(self.config.generation_config,
+                                                   self.config.model_path)
 
     # ---------------------------------------------------------------- setup --
     def _load_tokenizer(self):
@@ -97,7 +102,7 @@ class LLMEngine:
     def add_request(self, prompt: str | list[int], sampling_params: SamplingParams | None = None,
                     detokenize: bool = False) -> Sequence:
         """Validate and queue one request. Raises ValueError for bad input."""
-        params = sampling_params or SamplingParams()
+        params = (sampling_params or SamplingParams()).with_defaults(self.sampling_defaults)
         token_ids = self.tokenize(prompt)
         self._check_prompt(token_ids, params)
         max_len = min(len(token_ids) + params.max_tokens, self.config.max_model_len)
@@ -126,6 +131,15 @@ class LLMEngine:
             raise ValueError(f"this request needs up to {needed} tokens of KV cache but the cache "
                              f"holds only {self.kv_capacity_tokens}; lower max_tokens or give the "
                              f"cache more memory (num_kv_blocks, gpu_memory_utilization)")
+        for name in ("logprobs", "prompt_logprobs"):
+            asked = getattr(params, name)
+            if asked is not None and asked > self.config.max_logprobs:
+                raise ValueError(f"SamplingParams.{name}: asks for {asked} log-probabilities per "
+                                 f"token but at most {self.config.max_logprobs} are allowed "
+                                 f"(max_logprobs)")
+            if asked is not None and asked > vocab:
+                raise ValueError(f"SamplingParams.{name}: {asked} is more than the vocabulary "
+                                 f"({vocab} tokens)")
         if params.stop and self.tokenizer is None:
             raise ValueError("stop strings need a tokenizer; this model has none")
 
@@ -142,7 +156,9 @@ class LLMEngine:
         if not seqs:
             return [], is_prefill
         with self._guard():
-            token_ids = self.model_runner.run(seqs, is_prefill)
+            launched = self.model_runner.launch(seqs, is_prefill)
+            token_ids = launched.token_ids()
+        self._take_logprobs(launched, token_ids)
         self._take_tokens(seqs, token_ids)
         return seqs, is_prefill
 
@@ -181,10 +197,24 @@ class LLMEngine:
             token_ids = launched.token_ids()
         for seq in launched.seqs:
             seq.num_pending_tokens = 0
+        self._take_logprobs(launched, token_ids)
         live = [(seq, t) for seq, t in zip(launched.seqs, token_ids) if not seq.is_finished]
         seqs = [seq for seq, _ in live]               # minus those aborted or stopped meanwhile
         self._take_tokens(seqs, [t for _, t in live])
         return seqs, launched.is_prefill
+
+    @staticmethod
+    def _take_logprobs(launched, token_ids: list[int]) -> None:
+        """Give each sequence still running its step's log-probabilities, if it asked."""
+        tokens, prompts = launched.logprobs(token_ids)
+        for row, entries in prompts.items():
+            seq = launched.seqs[row]
+            if seq.prompt_logprobs is None:
+                seq.prompt_logprobs = entries
+        for row, entry in tokens.items():
+            seq = launched.seqs[row]
+            if not seq.is_finished:          # else its token is dropped too (_collect)
+                seq.logprobs.append(entry)
 
     def _take_tokens(self, seqs: list[Sequence], token_ids: list[int]) -> None:
         self.scheduler.postprocess(seqs, token_ids)

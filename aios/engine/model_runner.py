@@ -18,6 +18,7 @@ from aios.config import Config
 from aios.engine import paging
 from aios.engine.cuda_graph import CUDAGraphRunner
 from aios.engine.decode_inputs import DecodeInputs, to_device
+from aios.engine.logprobs import LogprobPlan, prompt_logit_rows
 from aios.engine.sampling_inputs import SamplingInputs
 from aios.engine.sequence import Sequence
 from aios.layers.attention import Attention
@@ -198,13 +199,16 @@ class ModelRunner:
         input_ids, positions, slot_mapping = [], [], []
         cu_q, cu_k = [0], [0]
         for seq in seqs:
-            start = seq.num_cached_tokens           # cached prefix: nothing to compute
+            start = seq.prefill_start               # cached prefix: nothing to compute
             input_ids += seq.token_ids[start:]
             positions += range(start, len(seq))
             cu_q.append(cu_q[-1] + len(seq) - start)
             cu_k.append(cu_k[-1] + len(seq))
+            # A recomputed cached prefix (prompt logprobs) is not stored again.
+            slot_mapping += [-1] * (seq.num_cached_tokens - start)
             slot_mapping += paging.prefill_slots(seq, self.block_size)
         has_prefix_hits = cu_k[-1] > cu_q[-1]
+        prompt_rows = prompt_logit_rows(seqs, cu_q)
         max_blocks = max(len(seq.block_table) for seq in seqs)
         set_context(
             is_prefill=True,
@@ -214,6 +218,8 @@ class ModelRunner:
             max_seqlen_k=max(b - a for a, b in zip(cu_k, cu_k[1:])),
             slot_mapping=self._tensor(slot_mapping, torch.int32),
             block_tables=self._block_tables(seqs, max_blocks) if has_prefix_hits else None,
+            logit_rows=self._tensor([end - 1 for end in cu_q[1:]] + prompt_rows, torch.long)
+            if prompt_rows else None,
         )
         return self._tensor(input_ids, torch.long), self._tensor(positions, torch.long)
 
@@ -260,11 +266,12 @@ class ModelRunner:
             if pending is not None:
                 take_pending_tokens(input_ids, pending, self.last_step.sampled)
         sampling = self.prepare_sampling(seqs)
+        logprobs = LogprobPlan.of(seqs, is_prefill, self.device)   # None: nobody asks
         logits = self.run_model(input_ids, positions, is_prefill)
-        sampled = self.sampler(logits, **sampling)
+        sampled = self.sampler(logits[:len(seqs)], **sampling)     # rows past B: prompt logprobs
         if self.share_sampled:
             dist.broadcast(sampled, src=0)
-        self.last_step = StepOutput(seqs, is_prefill, sampled)
+        self.last_step = StepOutput(seqs, is_prefill, sampled, logprobs, logits)
         reset_context()
         return self.last_step
 
@@ -291,22 +298,40 @@ class StepOutput:
     """The tokens a step sampled: on the device at once, on the host once read.
 
     The copy to the host is queued behind the step; token_ids() waits for it.
-    That wait is the step's one host-device sync.
+    That wait is the step's one host-device sync. The log-probabilities of the
+    rows that asked for them (aios/engine/logprobs.py) travel with the tokens.
     """
 
-    def __init__(self, seqs: list[Sequence], is_prefill: bool, sampled: torch.Tensor):
+    def __init__(self, seqs: list[Sequence], is_prefill: bool, sampled: torch.Tensor,
+                 logprobs: LogprobPlan | None = None, logits: torch.Tensor | None = None):
         self.seqs, self.is_prefill = seqs, is_prefill
         self.sampled = sampled                                    # [B] int64, on the device
+        self.logprob_plan = logprobs
+        device_logprobs = logprobs.compute(logits, sampled) if logprobs else {}
         self.ready = None
         if sampled.is_cuda:
-            self.host = torch.empty(sampled.shape, dtype=sampled.dtype, pin_memory=True)
-            self.host.copy_(sampled, non_blocking=True)
+            self.host = _to_host(sampled)
+            self.host_logprobs = {k: tuple(_to_host(t) for t in v) for k, v in device_logprobs.items()}
             self.ready = torch.cuda.Event()
             self.ready.record()
         else:
-            self.host = sampled
+            self.host, self.host_logprobs = sampled, device_logprobs
 
     def token_ids(self) -> list[int]:
         if self.ready is not None:
             self.ready.synchronize()
         return self.host.tolist()
+
+    def logprobs(self, token_ids: list[int]) -> tuple[dict, dict]:
+        """After token_ids(): ({row: TokenLogprobs} of the sampled tokens,
+        {row: [None, TokenLogprobs, ...]} of the prompts); empty when nobody asked."""
+        if self.logprob_plan is None:
+            return {}, {}
+        return self.logprob_plan.per_sequence(self.host_logprobs, token_ids)
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    """A pinned host copy of a device tensor, queued without waiting."""
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    return host

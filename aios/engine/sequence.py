@@ -29,7 +29,9 @@ class Sequence:
         self.status = SequenceStatus.WAITING
         self.token_ids = list(token_ids)
         self.num_prompt_tokens = len(token_ids)
-        self.sampling_params = sampling_params
+        # The engine fills unset fields from the model's generation config
+        # first (LLMEngine.add_request); what is still unset gets the built-ins.
+        self.sampling_params = sampling_params = sampling_params.with_defaults()
         # The seed of this request's sampling noise: its own, else one the
         # engine draws when the request arrives (LLMEngine.add_request).
         self.sampling_seed: int | None = sampling_params.seed
@@ -44,6 +46,11 @@ class Sequence:
         self.finish_reason: str | None = None   # "stop", "length" or "abort"
         self.streams_text = False               # text decoded as tokens arrive?
         self.output_text = ""                   # that text, when streams_text
+        # Log-probabilities, when the request asks (SamplingParams.logprobs /
+        # prompt_logprobs): one TokenLogprobs per completion token; per prompt
+        # token, None for the first, filled by the first prefill.
+        self.logprobs: list | None = [] if sampling_params.logprobs is not None else None
+        self.prompt_logprobs: list | None = None
         self.arrival_time = time.perf_counter()
         self.first_token_time: float | None = None
 
@@ -75,6 +82,19 @@ class Sequence:
         """No token may follow: max_tokens generated (pending one included) or max_len reached."""
         generated = self.num_completion_tokens + self.num_pending_tokens
         return generated >= self.sampling_params.max_tokens or len(self) >= self.max_len
+
+    @property
+    def wants_prompt_logprobs(self) -> bool:
+        """Its prompt's log-probabilities are asked for and not computed yet."""
+        return self.sampling_params.prompt_logprobs is not None and self.prompt_logprobs is None
+
+    @property
+    def prefill_start(self) -> int:
+        """The first position a prefill computes. A cached prefix is skipped,
+        unless the prompt's log-probabilities are wanted: those need the
+        logits of every prompt position, so the prefix is recomputed (its K/V
+        stays as cached)."""
+        return 0 if self.wants_prompt_logprobs else self.num_cached_tokens
 
     @property
     def num_blocks(self) -> int:

@@ -43,25 +43,37 @@ class StepSequence:
     only the last one; neither needs the sampling parameters or the text. So
     only those tokens travel, plus the lengths and the block table.
     """
-    __slots__ = ("new_token_ids", "num_tokens", "num_cached_tokens", "block_table")
+    __slots__ = ("new_token_ids", "num_tokens", "num_cached_tokens", "block_table",
+                 "num_prompt_tokens", "wants_prompt_logprobs")
 
-    def __init__(self, new_token_ids, num_tokens, num_cached_tokens, block_table):
+    def __init__(self, new_token_ids, num_tokens, num_cached_tokens, block_table,
+                 num_prompt_tokens=0, wants_prompt_logprobs=False):
         self.new_token_ids = new_token_ids
         self.num_tokens = num_tokens
         self.num_cached_tokens = num_cached_tokens
         self.block_table = block_table
+        # Prompt log-probabilities: the prefill recomputes the cached prefix and
+        # the LM head computes every prompt row, on every rank alike.
+        self.num_prompt_tokens = num_prompt_tokens
+        self.wants_prompt_logprobs = wants_prompt_logprobs
 
     @classmethod
     def of(cls, seq: Sequence) -> "StepSequence":
-        return cls(seq.token_ids[seq.num_cached_tokens:], len(seq), seq.num_cached_tokens,
-                   seq.block_table)
+        """A prefill's sequence (a decode step sends DecodeInputs' arrays instead)."""
+        return cls(seq.token_ids[seq.prefill_start:], len(seq), seq.num_cached_tokens,
+                   seq.block_table, seq.num_prompt_tokens, seq.wants_prompt_logprobs)
 
     def __reduce__(self):  # pickle as a bare tuple: smaller and faster
-        return StepSequence, (self.new_token_ids, self.num_tokens,
-                              self.num_cached_tokens, self.block_table)
+        return StepSequence, (self.new_token_ids, self.num_tokens, self.num_cached_tokens,
+                              self.block_table, self.num_prompt_tokens,
+                              self.wants_prompt_logprobs)
 
     def __len__(self) -> int:
         return self.num_tokens
+
+    @property
+    def prefill_start(self) -> int:
+        return 0 if self.wants_prompt_logprobs else self.num_cached_tokens
 
     @property
     def last_token(self) -> int:

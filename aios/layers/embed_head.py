@@ -40,14 +40,16 @@ class VocabParallelEmbedding(nn.Module):
 
 class ParallelLMHead(VocabParallelEmbedding):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor | None:
-        """hidden: [N, hidden] for all tokens -> logits [B, vocab] (rank 0).
+        """hidden: [N, hidden] for all tokens -> logits [B (+ R), vocab] (rank 0).
 
         Only each sequence's last token needs logits: in a prefill those are
-        the rows just before each sequence's end in the packed batch.
+        the rows just before each sequence's end in the packed batch (and,
+        after them, any rows the Context names for prompt log-probabilities).
         """
         ctx = get_context()
         if ctx.is_prefill:
-            hidden = hidden[ctx.cu_seqlens_q[1:] - 1]
+            rows = ctx.logit_rows if ctx.logit_rows is not None else ctx.cu_seqlens_q[1:] - 1
+            hidden = hidden[rows]
         logits = F.linear(hidden, self.weight)
         if not self.collectives:
             return logits

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aios.server import logprobs as lp
 from aios.server.async_engine import AsyncEngine, RequestHandle
 from aios.server.protocol import (APIError, ChatCompletionRequest, CompletionRequest, chat_choice,
                                   chat_delta, completion_choice, envelope, model_list, new_id,
@@ -48,7 +49,8 @@ def build_app(engine, model_name: str, max_queue: int = 1024) -> FastAPI:
 
     app = FastAPI(title="aios", summary="An OpenAI-compatible LLM server", lifespan=lifespan)
     app.state.async_engine = async_engine
-    routes = Routes(async_engine, model_name, engine.config.max_model_len)
+    routes = Routes(async_engine, model_name, engine.config.max_model_len,
+                    engine.config.max_logprobs)
     app.get("/health")(routes.health)
     app.get("/metrics")(routes.metrics)
     app.get("/v1/internal/stats")(routes.stats)
@@ -99,8 +101,10 @@ def sse(payload) -> str:
 
 
 class Routes:
-    def __init__(self, engine: AsyncEngine, model_name: str, max_model_len: int):
+    def __init__(self, engine: AsyncEngine, model_name: str, max_model_len: int,
+                 max_logprobs: int = 20):
         self.engine, self.model_name, self.max_model_len = engine, model_name, max_model_len
+        self.max_logprobs = max_logprobs
 
     # ------------------------------------------------------------ simple ---
     async def health(self):
@@ -123,12 +127,14 @@ class Routes:
     async def completions(self, request: Request):
         req = await parse(request, CompletionRequest)
         self._check_model(req.model)
-        inputs = [{"prompt": p} for p in req.prompts()]
+        req.check_unsupported()
+        inputs = [{"prompt": p, "echo": req.echo} for p in req.prompts()]
         return await self._generate(request, req, inputs, req.max_tokens, chat=False)
 
     async def chat_completions(self, request: Request):
         req = await parse(request, ChatCompletionRequest)
         self._check_model(req.model)
+        req.check_unsupported()
         inputs = [{"messages": req.conversation()}]
         return await self._generate(request, req, inputs, req.max_new_tokens(), chat=True)
 
@@ -142,7 +148,8 @@ class Routes:
         """Queue n sequences per input and answer with their text."""
         # Build every SamplingParams first: a bad value is refused before
         # the engine sees anything.
-        params = [req.sampling_params(max_tokens, j) for _ in inputs for j in range(req.n)]
+        params = [req.sampling_params(max_tokens, j, self.max_logprobs)
+                  for _ in inputs for j in range(req.n)]
         out: asyncio.Queue = asyncio.Queue()    # shared by all choices of this request
         handles = []
         try:
@@ -160,7 +167,8 @@ class Routes:
             self._abort(handles)
             raise errors[0]
         call = Call(new_id("chatcmpl" if chat else "cmpl"), self.model_name, chat, handles,
-                    out, req.n, req.include_usage)
+                    out, req.n, req.include_usage, with_logprobs=params[0].logprobs is not None,
+                    echo=not chat and req.echo)
         if req.stream:
             return EventStream(self._stream(call), on_close=lambda: self._abort(handles))
         return await self._collect(request, call)
@@ -185,7 +193,7 @@ class Routes:
                 yield sse(APIError(500, "The engine failed during generation.",
                                    type="server_error").body())
                 break
-            if delta.text or delta.finish_reason:
+            if call.has_news(delta):
                 yield sse(call.chunk([call.stream_choice(delta)]))
         if call.include_usage:
             yield sse(call.chunk([], call.usage()))
@@ -193,19 +201,21 @@ class Routes:
 
     async def _collect(self, request: Request, call: "Call"):
         """Wait for every choice; abort them if the client leaves meanwhile."""
-        texts, reasons = [""] * len(call.handles), [None] * len(call.handles)
+        n = len(call.handles)
+        texts, reasons = [h.prompt_text for h in call.handles], [None] * n
+        items: list[list[dict]] = [[] for _ in range(n)]      # log-probability entries
         watcher = asyncio.create_task(self._abort_on_disconnect(request, call.handles))
         try:
             async for delta in call.deltas():
                 texts[delta.index] += delta.text
                 reasons[delta.index] = delta.finish_reason
+                items[delta.index] += (delta.prompt_logprobs or []) + delta.logprobs
         finally:
             watcher.cancel()
             self._abort(call.handles)
         if "error" in reasons:
             raise APIError(500, "The engine failed during generation.", type="server_error")
-        make = chat_choice if call.chat else completion_choice
-        choices = [make(i, text, reason) for i, (text, reason) in enumerate(zip(texts, reasons))]
+        choices = [call.choice(i, texts[i], reasons[i], items[i]) for i in range(n)]
         return envelope("chat.completion" if call.chat else "text_completion",
                         call.request_id, call.model, choices, call.usage())
 
@@ -235,11 +245,17 @@ class EventStream(StreamingResponse):
 class Call:
     """One HTTP request's sequences and what they have produced so far."""
 
-    def __init__(self, request_id, model, chat, handles, out, n, include_usage):
+    def __init__(self, request_id, model, chat, handles, out, n, include_usage,
+                 with_logprobs: bool = False, echo: bool = False):
         self.request_id, self.model, self.chat = request_id, model, chat
         self.handles, self.out, self.n = handles, out, n
         self.include_usage = include_usage
+        self.with_logprobs, self.echo = with_logprobs, echo
         self.num_tokens = [0] * len(handles)
+        # Streaming: each choice's echoed prompt goes out once, first; a
+        # completion token's text_offset counts from the start of the choice.
+        self.echo_sent = [False] * len(handles)
+        self.text_offsets = [0] * len(handles)
 
     async def deltas(self):
         """Every Delta until all choices finish."""
@@ -259,8 +275,32 @@ class Call:
         kind = "chat.completion.chunk" if self.chat else "text_completion"
         return envelope(kind, self.request_id, self.model, choices, usage_)
 
+    def choice(self, index: int, text: str, finish_reason: str | None, items: list[dict]) -> dict:
+        """A whole choice (not streamed); items: its log-probability entries."""
+        if self.chat:
+            return chat_choice(index, text, finish_reason,
+                               lp.chat_logprobs(items) if self.with_logprobs else None)
+        return completion_choice(index, text, finish_reason,
+                                 lp.completion_logprobs(items) if self.with_logprobs else None)
+
+    def has_news(self, delta) -> bool:
+        """Is a Delta worth a chunk: text, an end, log-probabilities or the echo to send?"""
+        return bool(delta.text or delta.finish_reason or delta.logprobs or delta.prompt_logprobs
+                    or (self.echo and not self.echo_sent[delta.index]))
+
     def stream_choice(self, delta) -> dict:
-        if not self.chat:
-            return completion_choice(delta.index, delta.text, delta.finish_reason)
-        return chat_delta(delta.index, {"content": delta.text} if delta.text else {},
-                          delta.finish_reason)
+        """One Delta as a streamed choice (a chat delta or a completion choice)."""
+        items = (delta.prompt_logprobs or []) + delta.logprobs
+        if self.chat:
+            return chat_delta(delta.index, {"content": delta.text} if delta.text else {},
+                              delta.finish_reason,
+                              lp.chat_logprobs(items) if self.with_logprobs else None)
+        text = delta.text
+        if self.echo and not self.echo_sent[delta.index]:     # the prompt first, once
+            self.echo_sent[delta.index] = True
+            text = self.handles[delta.index].prompt_text + text
+        logprobs = None
+        if self.with_logprobs:
+            logprobs = lp.completion_logprobs(items, self.text_offsets[delta.index])
+            self.text_offsets[delta.index] += sum(len(item["token"]) for item in items)
+        return completion_choice(delta.index, text, delta.finish_reason, logprobs)

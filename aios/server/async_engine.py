@@ -23,9 +23,10 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aios.sampling_params import SamplingParams
+from aios.server import logprobs as lp
 from aios.server.metrics import ServerMetrics
 from aios.server.protocol import APIError
 
@@ -39,16 +40,22 @@ class Delta:
     text: str                   # new text, safe to show (never taken back)
     num_tokens: int             # completion tokens so far
     finish_reason: str | None   # None while running; "stop", "length", "abort", "error"
+    # Log-probabilities asked for (aios/server/logprobs.py entries): of the
+    # tokens new since the last Delta, and of the prompt, once, in the first.
+    logprobs: list[dict] = field(default_factory=list)
+    prompt_logprobs: list[dict] | None = None
 
 
 class RequestHandle:
     """One sequence in flight. Built on the asyncio side, then handed over."""
 
     def __init__(self, index: int, out: asyncio.Queue, params: SamplingParams,
-                 prompt=None, messages=None, max_tokens: int | None = None):
+                 prompt=None, messages=None, max_tokens: int | None = None, echo: bool = False):
         self.loop = asyncio.get_running_loop()
         self.index, self.out, self.params = index, out, params
         self.prompt, self.messages = prompt, messages
+        self.echo = echo
+        self.prompt_text = ""                   # with echo: set once accepted
         self.max_tokens = max_tokens            # None: fill what the context has left
         self.accepted = self.loop.create_future()   # -> prompt token count, or an APIError
         self.num_prompt_tokens = 0
@@ -56,6 +63,8 @@ class RequestHandle:
         # Engine-thread state:
         self.seq = None
         self.num_sent_chars = 0
+        self.num_sent_logprobs = 0
+        self.sent_prompt_logprobs = False
         # A stop string is cut from the text only once it is complete, and it
         # may have begun in text we already showed. Holding back its length
         # minus one characters means we never show what may be taken back.
@@ -162,6 +171,8 @@ class AsyncEngine:
             else:
                 token_ids = self.engine.tokenize(handle.prompt)
             handle.params.max_tokens = self._max_tokens(handle, len(token_ids))
+            if handle.echo:
+                handle.prompt_text = self._prompt_text(handle.prompt, token_ids)
             handle.seq = self.engine.add_request(token_ids, handle.params, detokenize=True)
         except APIError as e:
             self._resolve(handle, error=e)
@@ -195,6 +206,13 @@ class AsyncEngine:
                            "max_tokens", "context_length_exceeded")
         return handle.max_tokens
 
+    def _prompt_text(self, prompt, token_ids: list[int]) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        if self.engine.tokenizer is None:
+            return "".join(f"<{t}>" for t in token_ids)
+        return self.engine.tokenizer.decode(token_ids)
+
     @staticmethod
     def _prompt_param(handle: RequestHandle) -> str:
         return "messages" if handle.messages is not None else "prompt"
@@ -217,7 +235,20 @@ class AsyncEngine:
         text = seq.output_text[handle.num_sent_chars:end]
         handle.num_sent_chars = max(handle.num_sent_chars, end)
         reason = seq.finish_reason if seq.is_finished else None
-        return handle, Delta(handle.index, text, seq.num_completion_tokens, reason)
+        return handle, Delta(handle.index, text, seq.num_completion_tokens, reason,
+                             *self._new_logprobs(handle, seq))
+
+    def _new_logprobs(self, handle: RequestHandle, seq) -> tuple:
+        """(entries of the tokens not sent yet, the prompt's entries once, else None)."""
+        tokenizer = self.engine.tokenizer
+        new = []
+        if seq.logprobs is not None:
+            new = lp.entries(tokenizer, seq.logprobs[handle.num_sent_logprobs:])
+            handle.num_sent_logprobs = len(seq.logprobs)
+        if seq.prompt_logprobs is None or handle.sent_prompt_logprobs:
+            return new, None
+        handle.sent_prompt_logprobs = True
+        return new, lp.prompt_entries(tokenizer, seq.prompt_token_ids, seq.prompt_logprobs)
 
     def _finish_all(self, reason: str) -> None:
         """Abort every live sequence and tell its client why."""

@@ -2,8 +2,11 @@
 
 Requests are validated strictly (a string is not a number, 5.0 is not an
 integer) because a lenient server hides client bugs: OpenAI itself answers
-400 for a wrongly typed field, and so do we. Unknown fields are ignored, so
-clients that send options we do not implement still work.
+400 for a wrongly typed field, and so do we. OpenAI's options that we do not
+implement (tools, response_format, logit_bias, penalties, best_of, suffix)
+are refused with a 400 naming the field unless they hold their default value:
+a request is never answered as if an option it set had been applied. Fields
+we do not know at all are ignored.
 
 Responses are plain dicts built by small helpers: they are written once and
 sent at once, so a model class for each would add lines and no checks.
@@ -75,25 +78,60 @@ class SamplingFields(BaseModel):
     seed: int | None = None
     n: int = Field(default=1, ge=1, le=128)
     ignore_eos: bool = False           # not in OpenAI's API; for benchmarks
+    # Not implemented: refused unless default (check_unsupported).
+    logit_bias: dict | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None    # vLLM's
+    min_p: float | None = None                 # vLLM's
+
+    def check_unsupported(self) -> None:
+        """400 for an option we would otherwise silently ignore (see the module doc)."""
+        defaults = {"logit_bias": ({},), "presence_penalty": (0,), "frequency_penalty": (0,),
+                    "repetition_penalty": (1,), "min_p": (0,), **self.unsupported_defaults()}
+        for name, allowed in defaults.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise APIError(400, f"'{name}' is not supported by this server (got "
+                                    f"{value!r}); leave it out.", name, "unsupported_parameter")
+
+    def unsupported_defaults(self) -> dict:
+        return {}
+
+    def logprob_counts(self, max_logprobs: int) -> tuple[int | None, int | None]:
+        """-> (SamplingParams.logprobs, prompt_logprobs), checked against the server's limit."""
+        return None, None
+
+    @staticmethod
+    def check_logprobs_limit(name: str, value: int | None, max_logprobs: int) -> None:
+        if value is not None and value < 0:
+            raise APIError(400, f"Invalid value for '{name}': must be >= 0, got {value}.", name)
+        if value is not None and value > max_logprobs:
+            raise APIError(400, f"Invalid value for '{name}': at most {max_logprobs} "
+                                f"log-probabilities per token are allowed (--max-logprobs), "
+                                f"got {value}.", name)
 
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
-    def sampling_params(self, max_tokens: int | None, choice: int) -> SamplingParams:
+    def sampling_params(self, max_tokens: int | None, choice: int,
+                        max_logprobs: int = 20) -> SamplingParams:
         """The engine's SamplingParams for the choice-th of n samples.
 
         max_tokens None stays to be filled in once the prompt's length is
-        known; 1 stands in for it here.
+        known; 1 stands in for it here. temperature, top_p and top_k left
+        out stay None: the engine fills them from the model's generation
+        config (--generation-config).
         """
         seed = None if self.seed is None else self.seed + choice  # n seeded samples differ
+        logprobs, prompt_logprobs = self.logprob_counts(max_logprobs)
         try:
             return SamplingParams(
-                temperature=1.0 if self.temperature is None else self.temperature,
-                top_p=1.0 if self.top_p is None else self.top_p,
-                top_k=-1 if self.top_k is None else self.top_k,
+                temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                 max_tokens=1 if max_tokens is None else max_tokens,
-                stop=self.stop, seed=seed, ignore_eos=self.ignore_eos)
+                stop=self.stop, seed=seed, ignore_eos=self.ignore_eos,
+                logprobs=logprobs, prompt_logprobs=prompt_logprobs)
         except ValueError as e:
             # "SamplingParams.top_p: must be in (0, 1], got 0.0" -> param "top_p"
             field, _, why = str(e).partition(": ")
@@ -108,6 +146,17 @@ class CompletionRequest(SamplingFields):
     # One prompt (text or token ids) or a batch of them.
     prompt: str | list[int] | list[str] | list[list[int]]
     max_tokens: int | None = 16        # OpenAI's default for completions
+    logprobs: int | None = None        # the top-N per token (and the chosen token's)
+    echo: bool = False                 # the prompt first, in text and logprobs
+    best_of: int | None = None         # not implemented: only best_of == n
+    suffix: str | None = None          # not implemented
+
+    def unsupported_defaults(self) -> dict:
+        return {"best_of": (1, self.n), "suffix": ("",)}
+
+    def logprob_counts(self, max_logprobs: int) -> tuple[int | None, int | None]:
+        self.check_logprobs_limit("logprobs", self.logprobs, max_logprobs)
+        return self.logprobs, (self.logprobs if self.echo else None)
 
     def prompts(self) -> list[str | list[int]]:
         p = self.prompt
@@ -139,6 +188,24 @@ class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage]
     max_tokens: int | None = None      # None: as many as the context has room for
     max_completion_tokens: int | None = None   # the newer name of max_tokens
+    logprobs: bool = False             # each token's log-probability...
+    top_logprobs: int | None = None    # ...and this many most likely tokens
+    # Not implemented: refused unless absent or "none"/text (check_unsupported).
+    tools: list | None = None
+    tool_choice: str | dict | None = None
+    functions: list | None = None
+    function_call: str | dict | None = None
+    response_format: dict | None = None
+
+    def unsupported_defaults(self) -> dict:
+        return {"tools": ([],), "tool_choice": ("none",), "functions": ([],),
+                "function_call": ("none",), "response_format": ({"type": "text"},)}
+
+    def logprob_counts(self, max_logprobs: int) -> tuple[int | None, int | None]:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise APIError(400, "'top_logprobs' needs 'logprobs': true.", "top_logprobs")
+        self.check_logprobs_limit("top_logprobs", self.top_logprobs, max_logprobs)
+        return (self.top_logprobs or 0) if self.logprobs else None, None
 
     def conversation(self) -> list[dict]:
         if not self.messages:
@@ -166,17 +233,20 @@ def model_list(model_name: str, max_model_len: int) -> dict:
         "owned_by": "aios", "max_model_len": max_model_len}]}
 
 
-def completion_choice(index: int, text: str, finish_reason: str | None) -> dict:
-    return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
+def completion_choice(index: int, text: str, finish_reason: str | None,
+                      logprobs: dict | None = None) -> dict:
+    return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}
 
 
-def chat_choice(index: int, text: str, finish_reason: str | None) -> dict:
+def chat_choice(index: int, text: str, finish_reason: str | None,
+                logprobs: dict | None = None) -> dict:
     return {"index": index, "message": {"role": "assistant", "content": text},
-            "logprobs": None, "finish_reason": finish_reason}
+            "logprobs": logprobs, "finish_reason": finish_reason}
 
 
-def chat_delta(index: int, delta: dict, finish_reason: str | None) -> dict:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+def chat_delta(index: int, delta: dict, finish_reason: str | None,
+               logprobs: dict | None = None) -> dict:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
 
 
 def envelope(kind: str, request_id: str, model: str, choices: list[dict],

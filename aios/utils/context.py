@@ -17,6 +17,10 @@ class Context:
     # sequence i owns rows cu_seqlens_q[i]:cu_seqlens_q[i+1].
     cu_seqlens_q: torch.Tensor | None = None   # [B+1] int32
     cu_seqlens_k: torch.Tensor | None = None   # [B+1] int32, keys incl. cached prefix
+    # Prefill: the packed rows that need logits, when more than each
+    # sequence's last (prompt log-probabilities: aios/engine/logprobs.py).
+    # None = rows cu_seqlens_q[1:] - 1.
+    logit_rows: torch.Tensor | None = None     # [R] int64, the B last rows first
     max_seqlen_q: int = 0
     max_seqlen_k: int = 0
     # Where each new token's K/V goes: flat index block_id * block_size + offset.
