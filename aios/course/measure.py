@@ -39,8 +39,9 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
-from aios.course.stages import LESSONS, stage_options, workload_sampling
+from aios.course.stages import LESSONS, MAX_BATCH, stage_options, workload_sampling
 from aios.utils.compile_watch import TritonCompiles
+from aios.utils.launch_count import count_decode_step
 
 
 # ---------------------------------------------------------------- workload --
@@ -50,8 +51,8 @@ class Workload:
     num_requests: int
     input_lens: tuple[int, int]     # prompt tokens, min and max
     output_lens: tuple[int, int]    # generated tokens, min and max
-    # A stage that serves one request at a time runs only the first few: its
-    # tokens/s hardly depends on how many there are, and the rest would take long.
+    # A stage that serves one request at a time runs only the first few (8 at
+    # least, so that a few long or short ones do not decide its tokens/s).
     one_at_a_time: int
     # Lesson 13 on: every prompt starts with the same shared_prefix tokens
     # (a system prompt), then its own input_lens tokens.
@@ -59,12 +60,23 @@ class Workload:
 
 
 WORKLOADS = {
-    "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=2),
-    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=4),
+    "cuda": Workload("gpu", 128, (256, 768), (64, 256), one_at_a_time=8),
+    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=8),
     "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
 }
-# The shared prefix of lesson 13's workload, per workload: whole 16-token blocks.
-SHARED_PREFIX = {"gpu": 512, "cpu": 96, "tiny": 32}
+# Lesson 13's workload, per workload: every prompt starts with the same
+# shared_prefix tokens (whole 16-token blocks), and there are no more requests
+# than seats (stages.MAX_BATCH), so that each is scheduled as it arrives: its
+# time to first token is its prefill, which the prefix cache shortens, not
+# the time it waited for a seat, which the cache cannot.
+SHARED_PREFIX = {"gpu": 1024, "cpu": 96, "tiny": 32}
+
+
+def shared_prefix_workload(workload: Workload, device: str) -> Workload:
+    seats = MAX_BATCH[device]
+    return dataclasses.replace(workload, name=workload.name + "+shared-prefix",
+                               num_requests=min(workload.num_requests, seats),
+                               shared_prefix=SHARED_PREFIX[workload.name])
 
 
 def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
@@ -105,6 +117,14 @@ class StageRun:
     prefix_hit_tokens: int = 0   # ... of which found in the prefix cache, not computed
     ttft_mean_s: float = 0.0     # time to first token (first_token_time - arrival_time), mean
     ttft_max_s: float = 0.0
+    ttft_p90_s: float = 0.0
+    # ... counted from when the request's prefill was launched (Sequence.scheduled_time):
+    # the time to first token less the time it queued for a seat
+    ttft_scheduled_mean_s: float = 0.0
+    ttft_scheduled_p90_s: float = 0.0
+    # Kernels one decode step of one sequence launches (counted on any device,
+    # aios/utils/launch_count.py): per step, inside one decoder layer, host syncs
+    launches: dict = field(default_factory=dict)
     token_ids: list = field(repr=False, default_factory=list)
     compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
 
@@ -143,6 +163,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         print(f"running lesson {lesson}'s engine with {whose} pieces on {len(requests)} "
               f"request{'s' * (len(requests) != 1)} ...", flush=True)
         llm.warm_up()
+        launches = count_decode_step(llm)   # before the timing: the counter slows the ops it sees
         blocks = llm.scheduler.block_manager
         hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
@@ -166,14 +187,24 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
     seqs_per_decode = sum(decode_sizes) / len(decode_sizes) if decode_sizes else 1.0
     ttft = [s.first_token_time - s.arrival_time for s in seqs]
+    ttft_scheduled = [s.first_token_time - s.scheduled_time for s in seqs]
     run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
                    kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
-                   blocks.num_prefix_hit_tokens - hits_before, sum(ttft) / len(ttft), max(ttft),
+                   blocks.num_prefix_hit_tokens - hits_before, _mean(ttft), max(ttft), _p90(ttft),
+                   _mean(ttft_scheduled), _p90(ttft_scheduled), launches,
                    [s.completion_token_ids for s in seqs], compiles.names)
     llm.close()
     del llm, blocks
     _free_memory()
     return run
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _p90(xs: list[float]) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(0.9 * len(xs)))]
 
 
 # ---------------------------------------------------------------- the CLI --
@@ -242,8 +273,7 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     model = args.model or default_model_for(device)
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
-        workload = dataclasses.replace(workload, name=workload.name + "+shared-prefix",
-                                       shared_prefix=SHARED_PREFIX[workload.name])
+        workload = shared_prefix_workload(workload, device)
     runs = [run_stage(lesson, model, device, workload, replacements,
                       "solution" if args.solution else "yours")]
     if lesson - 1 >= 3:

@@ -9,6 +9,8 @@ For a step it turns the scheduled sequences into flat tensors:
 then runs the model, samples, and returns one token per sequence. The
 `.tolist()` of the sampled tokens is the step's only host-device sync.
 """
+import time
+
 import torch
 
 from aios.backends import get_backend, resolve_backend_name
@@ -164,6 +166,8 @@ class ModelRunner:
         input_ids, positions, slot_mapping = [], [], []
         cu_q, cu_k = [0], [0]
         for seq in seqs:
+            if seq.scheduled_time is None:          # time to first token, less the time queued
+                seq.scheduled_time = time.perf_counter()
             start = seq.num_cached_tokens           # cached prefix: nothing to compute
             input_ids += seq.token_ids[start:]
             positions += range(start, len(seq))

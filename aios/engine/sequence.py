@@ -45,6 +45,7 @@ class Sequence:
         self.streams_text = False               # text decoded as tokens arrive?
         self.output_text = ""                   # that text, when streams_text
         self.arrival_time = time.perf_counter()
+        self.scheduled_time: float | None = None     # when its first prefill was launched
         self.first_token_time: float | None = None
 
     def __len__(self) -> int:

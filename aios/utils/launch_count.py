@@ -87,7 +87,7 @@ class LaunchCounter(TorchDispatchMode):
 
 
 def count_decode_step(llm, prompt_len: int = 64) -> dict:
-    """Launches in one decode step of ONE sequence (a fresh request), and inside one decoder layer.
+    """Launches in one decode step of ONE sequence (a fresh request), and inside one decoder layer (the last).
 
     The request is prefilled, stepped once, then counted over its next step and
     run to its end, so that the engine is left as it was found. In an engine
@@ -109,4 +109,4 @@ def count_decode_step(llm, prompt_len: int = 64) -> dict:
 
 def _first_decoder_layer(model: torch.nn.Module) -> torch.nn.Module:
     layers = next(m for name, m in model.named_modules() if name.endswith("layers"))
-    return layers[0]
+    return layers[-1]   # the last: the first also makes what per_step keeps for the others
