@@ -30,6 +30,7 @@ import gc
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -39,6 +40,7 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
+from aios.course.sweep import context_sweep, draw_sweep
 from aios.course.stages import LESSONS, MAX_BATCH, stage_options, workload_sampling
 from aios.utils.compile_watch import TritonCompiles
 from aios.utils.launch_count import count_decode_step
@@ -281,6 +283,14 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)
+    if lesson == 4:   # and what the cache buys as the context grows
+        print("\ndecode speed against context length, one request (aios/course/sweep.py):", flush=True)
+        sweep = context_sweep(model, device, workload.name, replacements)
+        results["context_sweep"] = sweep
+        if args.json:
+            chart = Path(args.json).with_name("lesson04_context.png")
+            draw_sweep(sweep, chart, f"KV cache vs recompute, {results['model']} on {device}")
+            print(f"chart written to {chart}")
     return results
 
 
