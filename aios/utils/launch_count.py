@@ -39,6 +39,14 @@ def launches_a_kernel(func) -> bool:
     return not any(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns)
 
 
+def _indexes_by_mask(func, args) -> bool:
+    """x[mask] / x[mask] = y with a bool mask: the kernel must first count the mask's
+    True entries (a nonzero inside), and the host waits for that count."""
+    if func not in (aten.index.Tensor, aten.index_put_.default, aten.index_put.default):
+        return False
+    return any(i is not None and i.dtype == torch.bool for i in args[1])
+
+
 class LaunchCounter(TorchDispatchMode):
     def __init__(self, per_module: torch.nn.Module | None = None):
         super().__init__()
@@ -71,7 +79,7 @@ class LaunchCounter(TorchDispatchMode):
         if launches_a_kernel(func):
             self.ops[func.__name__] += 1
             self.module_launches += self._in_module > 0
-        self.syncs += func in _SYNCS
+        self.syncs += func in _SYNCS or _indexes_by_mask(func, args)
         return func(*args, **kwargs)
 
     def __enter__(self):
