@@ -6,6 +6,7 @@
 #   lessons/run_all.sh cuda --model /path     # further flags go to every run script
 #   LESSONS="3 4 5" lessons/run_all.sh cuda   # only these (the table keeps the others);
 #                                             # "engine" names the last row: LESSONS="13 engine"
+#   RESULTS=/some/dir lessons/run_all.sh cuda  # write the results there (default lessons/results)
 #
 # Each lesson runs with the reference pieces (--solution) and writes
 # lessons/results/lessonNN.json (lessons 1 and 2: one forward pass checked
@@ -21,7 +22,8 @@ cd "$(dirname "$0")/.."
 device="${1:?usage: lessons/run_all.sh cpu|cuda [flags for run_lessonN.py]}"
 shift
 export PYTHONUNBUFFERED=1
-mkdir -p lessons/results
+results="${RESULTS:-lessons/results}"
+mkdir -p "$results"
 wanted() { [[ -z "${LESSONS:-}" || " $LESSONS " == *" $1 "* ]]; }
 gpus=0
 [[ "$device" == cuda ]] && gpus=$(python -c "import torch; print(torch.cuda.device_count())")
@@ -34,12 +36,12 @@ for script in lessons/lesson[0-9][0-9]/run_lesson*.py; do
         echo "== lesson 14: skipped, it needs 2 GPUs and this machine has $gpus (its row is kept as it was)"
         continue
     fi
-    json=$(printf "lessons/results/lesson%02d.json" "$n")
+    json=$(printf "%s/lesson%02d.json" "$results" "$n")
     echo "== lesson $n: $script -> $json ($(date +%T))"
     python "$script" --solution --device "$device" --json "$json" "$@"
 done
 if wanted engine; then
-    echo "== the engine as shipped: lessons/run_engine.py -> lessons/results/engine.json ($(date +%T))"
-    python lessons/run_engine.py --device "$device" --json lessons/results/engine.json "$@"
+    echo "== the engine as shipped: lessons/run_engine.py -> $results/engine.json ($(date +%T))"
+    python lessons/run_engine.py --device "$device" --json "$results/engine.json" "$@"
 fi
-python lessons/make_table.py
+python lessons/make_table.py --results "$results"
