@@ -239,7 +239,17 @@ def default_model_for(device: str) -> str | None:
 
 def command_line(lesson: int, argv) -> str:
     script = f"lessons/lesson{lesson:02d}/run_lesson{lesson}.py"
-    return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+    return " ".join(["python", script, *as_in_the_table(sys.argv[1:] if argv is None else argv)])
+
+
+def as_in_the_table(args: list[str]) -> list[str]:
+    """The flags as the table shows them: --json names its file in lessons/results/,
+    wherever the run wrote it (run_all.sh's RESULTS)."""
+    args = list(args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--json":
+            args[i + 1] = f"lessons/results/{Path(args[i + 1]).name}"
+    return args
 
 
 def main(lesson: int, argv=None) -> int:

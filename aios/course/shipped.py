@@ -12,7 +12,7 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from aios.course.measure import WORKLOADS, default_model_for, resolve_device, run_stage
+from aios.course.measure import WORKLOADS, as_in_the_table, default_model_for, resolve_device, run_stage
 from aios.course.report import _run_dict, run_header, write_json
 
 LAST_STAGE = 13   # the last lesson whose engine runs on one device
@@ -42,7 +42,8 @@ def main(argv=None) -> int:
                "previous_stage": LAST_STAGE, "previous_tok_s": stage.tok_s, "ratio": ratio,
                "previous_run": _run_dict(stage), "workload": asdict(workload),
                **run_header(device, model),
-               "command": " ".join(["python", "lessons/run_engine.py", *(sys.argv[1:] if argv is None else argv)])}
+               "command": " ".join(["python", "lessons/run_engine.py",
+                                    *as_in_the_table(sys.argv[1:] if argv is None else argv)])}
     if args.json:
         write_json(args.json, results)
     return 0
