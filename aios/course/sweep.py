@@ -66,12 +66,15 @@ def draw_sweep(sweep: dict, path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(sweep["lengths"], sweep["cache"], "o-", label="lesson 4: KV cache")
     ax.plot(sweep["lengths"], sweep["no_cache"], "s--", label="lesson 3: no cache (recompute)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(sweep["lengths"], [str(n) for n in sweep["lengths"]])
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("decode tokens/s, one request")
