@@ -166,8 +166,6 @@ class ModelRunner:
         input_ids, positions, slot_mapping = [], [], []
         cu_q, cu_k = [0], [0]
         for seq in seqs:
-            if seq.scheduled_time is None:          # time to first token, less the time queued
-                seq.scheduled_time = time.perf_counter()
             start = seq.num_cached_tokens           # cached prefix: nothing to compute
             input_ids += seq.token_ids[start:]
             positions += range(start, len(seq))
@@ -217,6 +215,10 @@ class ModelRunner:
     @torch.inference_mode()
     def launch(self, seqs: list[Sequence], is_prefill: bool) -> "StepOutput":
         """Queue one step on the device and return without waiting for it."""
+        if is_prefill:   # its time to first token, less the time it queued for a seat
+            now = time.perf_counter()
+            for seq in seqs:
+                seq.scheduled_time = seq.scheduled_time or now
         if not self.config.enable_kv_cache:
             is_prefill = True  # no cache: run the whole sequence again, every step
         if self.send_step_to_workers is not None:
