@@ -14,6 +14,10 @@ of a small batch: Python and the CUDA driver take ~5-20 us per launch, however
 little the kernel computes. The count is the same on a CPU (a few ops take
 other paths on a GPU; the totals differ by a handful, not by hundreds).
 
+Only aten ops are seen: a Triton kernel (lessons 9 on) or a CUDA-graph replay
+(lesson 11 on) launches without one, so from lesson 9 the count is of the
+PyTorch ops left around those kernels, not of every launch.
+
 `per_module` counts inside one module as well (forward hooks): a decoder
 layer's own launches, the number a lesson multiplies by the layer count.
 """
