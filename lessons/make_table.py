@@ -3,7 +3,8 @@
     python lessons/make_table.py          # reads lessons/results/lesson*.json
 
 Each JSON file is what `run_lessonN.py --json` wrote (lessons/run_all.sh
-writes them all). A row puts the course's promise beside the measured output
+writes them all); engine.json, what lessons/run_engine.py wrote: the last row,
+the engine as shipped. A row puts the course's promise beside the measured output
 tokens/s, with the device and the exact command that measured it. A lesson
 without a measurement on a GPU says so: no number is ever made up here.
 The table goes between README.md's markers `<!-- course-table:start -->`
@@ -59,6 +60,17 @@ def measured_cell(result: dict | None) -> str:
             cell += (f"; prefill tokens from the cache: {result['prefill_tokens_saved']} of "
                      f"{result['prefill_tokens']}; time to first token {result['ttft_mean_s'] * 1e3:.0f} ms vs "
                      f"{result['previous_ttft_mean_s'] * 1e3:.0f} ms")
+            if "ttft_scheduled_mean_s" in result:
+                cell += (f" (p90 {result['ttft_p90_s'] * 1e3:.0f} vs {result['previous_ttft_p90_s'] * 1e3:.0f} ms; "
+                         f"from the prefill's launch: {result['ttft_scheduled_mean_s'] * 1e3:.0f} vs "
+                         f"{result['previous_ttft_scheduled_mean_s'] * 1e3:.0f} ms)")
+        sweep = result.get("context_sweep")
+        if sweep:   # lesson 4: the cache against recompute at the longest context swept
+            cell += (f"; at {sweep['lengths'][-1]:,} tokens of context "
+                     f"{sweep['cache'][-1] / sweep['no_cache'][-1]:.1f}x (chart below)")
+        launches = result.get("launches") or {}
+        if launches.get("launches_per_step"):
+            cell += f"; {launches['launches_per_step']:,} kernel launches a decode step"
     return cell if on_gpu(result) else f"{NOT_MEASURED} on a GPU; on a CPU: {cell}"
 
 
@@ -70,7 +82,19 @@ def device_cell(result: dict | None) -> str:
     return result.get("device_name") or result["device"]
 
 
-def make_table(results: dict[int, dict]) -> str:
+def engine_row(result: dict | None) -> str:
+    """The last row: the engine as shipped, against the last one-GPU lesson on the same workload."""
+    command = f"`{result['command']}`" if result else "`python lessons/run_engine.py`"
+    cell = NOT_MEASURED
+    if result:
+        cell = (f"{result['tok_s']:,.1f} tok/s, {result['ratio']:.2f}x lesson {result['previous_stage']}'s "
+                f"engine on the same requests")
+        cell = cell if on_gpu(result) else f"{NOT_MEASURED} on a GPU; on a CPU: {cell}"
+    return (f"| engine | The engine as shipped (default options) | - | {cell} | {device_cell(result)} "
+            f"| {command} |")
+
+
+def make_table(results: dict[int, dict], engine: dict | None = None) -> str:
     rows = ["| lesson | what it adds | promise (one GPU) | measured | device | command |",
             "|---:|---|---|---|---|---|"]
     for lesson in LESSONS.values():
@@ -80,7 +104,8 @@ def make_table(results: dict[int, dict]) -> str:
         command = f"`{result['command']}`" if result else ""
         rows.append(f"| {lesson.number} | {lesson.title} | {lesson.promise} | {measured_cell(result)} "
                     f"| {device_cell(result)} | {command} |")
-    models = sorted({r["model"] for r in results.values() if on_gpu(r)})
+    rows.append(engine_row(engine))
+    models = sorted({r["model"] for r in [*results.values(), engine] if on_gpu(r)})
     note = (f"\nMeasured on a GPU with {', '.join(models)}." if models else
             "\nNo lesson has been measured on a GPU yet.")
     return "\n".join(rows) + "\n" + note + " `lessons/run_all.sh cuda` measures them all.\n"
@@ -126,9 +151,16 @@ def main(argv=None) -> int:
     p.add_argument("--chart", type=Path, default=REPO / "lessons" / "results" / "progress.png")
     args = p.parse_args(argv)
     results = load_results(args.results)
+    engine_json = args.results / "engine.json"
+    engine = json.loads(engine_json.read_text()) if engine_json.is_file() else None
     draw_chart(results, args.chart)
-    chart = Path(os.path.relpath(args.chart.resolve(), args.readme.resolve().parent))
-    body = make_table(results) + f"\n![Output tokens/s, lesson by lesson]({chart.as_posix()})\n"
+    here = args.readme.resolve().parent
+    chart = Path(os.path.relpath(args.chart.resolve(), here))
+    body = make_table(results, engine) + f"\n![Output tokens/s, lesson by lesson]({chart.as_posix()})\n"
+    sweep = args.results / "lesson04_context.png"
+    if sweep.is_file():
+        body += (f"\n![Lesson 4: decode tokens/s against context length, with and without the KV cache]"
+                 f"({Path(os.path.relpath(sweep.resolve(), here)).as_posix()})\n")
     args.readme.write_text(replace_between_markers(args.readme.read_text(), body))
     print(f"{args.readme}: the course table, from {len(results)} result file(s); chart: {args.chart}")
     return 0

@@ -59,6 +59,7 @@ def runs(tmp_path_factory):
         jobs[f"run:{n}:solution"] = ([script, "--solution", "--tiny", "--json", str(out / f"{n}.json")], False)
         if n in EXERCISES and still_stubs(n):
             jobs[f"run:{n}:stub"] = ([script, "--tiny"], False)
+    jobs["run:engine"] = (["lessons/run_engine.py", "--tiny", "--json", str(out / "engine.json")], False)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(_python, args, solutions) for name, (args, solutions) in jobs.items()}
     results = {name: f.result() for name, f in futures.items()}
@@ -152,6 +153,7 @@ def test_make_table_writes_the_readme_table_and_chart(runs, tmp_path):
     results.mkdir()
     for n in (3, 6, 13):
         (results / f"lesson{n:02d}.json").write_text((runs["out"] / f"{n}.json").read_text())
+    (results / "engine.json").write_text((runs["out"] / "engine.json").read_text())
     gpu = json.loads((runs["out"] / "8.json").read_text()) | {"device": "cuda", "device_name": "GPU X"}
     (results / "lesson08.json").write_text(json.dumps(gpu))
     readme = tmp_path / "README.md"
@@ -165,4 +167,7 @@ def test_make_table_writes_the_readme_table_and_chart(runs, tmp_path):
     assert rows[5].count("not yet measured") == 1 and "GPU X" in rows[8]
     assert "prefill tokens from the cache" in rows[13] and "time to first token" in rows[13]
     assert f"{gpu['tok_s']:.1f} tok/s" in rows[8] and "not yet" not in rows[8]
+    engine = next(line for line in text.splitlines() if line.startswith("| engine |"))
+    assert "on a CPU:" in engine and "x lesson 13's engine on the same requests" in engine, engine
+    assert "kernel launches a decode step" in rows[3]
     assert (tmp_path / "progress.png").stat().st_size > 0

@@ -3,7 +3,7 @@
     python lessons/lesson06/run_lesson6.py              # your pieces (lessons/lesson06/)
     python lessons/lesson06/run_lesson6.py --solution   # the reference (solutions/lesson06/)
         --tiny          a tiny workload: seconds (what CI runs)
-        --model PATH    another model (default: SmolLM2-135M on a CPU, random:Qwen3-0.6B on a GPU)
+        --model PATH    another model (default: SmolLM2-135M on a CPU, random:Qwen3-1.7B on a GPU)
         --device D      cpu or cuda (default: cuda when there is one)
         --json PATH     also write the results as JSON (lessons/make_table.py reads them)
 
@@ -30,6 +30,7 @@ import gc
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -39,8 +40,10 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
-from aios.course.stages import LESSONS, stage_options, workload_sampling
+from aios.course.sweep import context_sweep, draw_sweep
+from aios.course.stages import LESSONS, MAX_BATCH, stage_options, workload_sampling
 from aios.utils.compile_watch import TritonCompiles
+from aios.utils.launch_count import count_decode_step
 
 
 # ---------------------------------------------------------------- workload --
@@ -50,8 +53,8 @@ class Workload:
     num_requests: int
     input_lens: tuple[int, int]     # prompt tokens, min and max
     output_lens: tuple[int, int]    # generated tokens, min and max
-    # A stage that serves one request at a time runs only the first few: its
-    # tokens/s hardly depends on how many there are, and the rest would take long.
+    # A stage that serves one request at a time runs only the first few (8 at
+    # least, so that a few long or short ones do not decide its tokens/s).
     one_at_a_time: int
     # Lesson 13 on: every prompt starts with the same shared_prefix tokens
     # (a system prompt), then its own input_lens tokens.
@@ -59,12 +62,23 @@ class Workload:
 
 
 WORKLOADS = {
-    "cuda": Workload("gpu", 128, (64, 512), (64, 256), one_at_a_time=2),
-    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=4),
+    "cuda": Workload("gpu", 128, (256, 768), (64, 256), one_at_a_time=8),
+    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=8),
     "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
 }
-# The shared prefix of lesson 13's workload, per workload: whole 16-token blocks.
-SHARED_PREFIX = {"gpu": 512, "cpu": 96, "tiny": 32}
+# Lesson 13's workload, per workload: every prompt starts with the same
+# shared_prefix tokens (whole 16-token blocks), and there are no more requests
+# than seats (stages.MAX_BATCH), so that each is scheduled as it arrives: its
+# time to first token is its prefill, which the prefix cache shortens, not
+# the time it waited for a seat, which the cache cannot.
+SHARED_PREFIX = {"gpu": 1024, "cpu": 96, "tiny": 32}
+
+
+def shared_prefix_workload(workload: Workload, device: str) -> Workload:
+    seats = MAX_BATCH[device]
+    return dataclasses.replace(workload, name=workload.name + "+shared-prefix",
+                               num_requests=min(workload.num_requests, seats),
+                               shared_prefix=SHARED_PREFIX[workload.name])
 
 
 def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
@@ -105,6 +119,14 @@ class StageRun:
     prefix_hit_tokens: int = 0   # ... of which found in the prefix cache, not computed
     ttft_mean_s: float = 0.0     # time to first token (first_token_time - arrival_time), mean
     ttft_max_s: float = 0.0
+    ttft_p90_s: float = 0.0
+    # ... counted from when the request's prefill was launched (Sequence.scheduled_time):
+    # the time to first token less the time it queued for a seat
+    ttft_scheduled_mean_s: float = 0.0
+    ttft_scheduled_p90_s: float = 0.0
+    # Kernels one decode step of one sequence launches (counted on any device,
+    # aios/utils/launch_count.py): per step, inside one decoder layer, host syncs
+    launches: dict = field(default_factory=dict)
     token_ids: list = field(repr=False, default_factory=list)
     compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
 
@@ -126,23 +148,28 @@ def _free_memory() -> None:
 
 
 def run_stage(lesson: int, model: str | None, device: str, workload: Workload, replacements: dict,
-              pieces_name: str) -> StageRun:
+              pieces_name: str, options: dict | None = None) -> StageRun:
     """Build lesson `lesson`'s engine with `replacements` plugged in, run the workload.
+
+    options: engine options in place of the lesson's (the engine as shipped: {}),
+    the workload still sampled as in lesson `lesson`.
 
     The requests are queued together and stepped to the end (what
     LLM.generate does), sampling after each step how many KV blocks the
     sequences hold, read from the block manager.
     """
     with plugged(replacements):
-        llm = LLM(model, **stage_options(lesson, device))
+        llm = LLM(model, **(stage_options(lesson, device) if options is None else options))
         requests = build_requests(workload, llm.config.hf_config.vocab_size,
                                   sampling=workload_sampling(lesson))
         if llm.config.max_num_seqs == 1:
             requests = requests[:workload.one_at_a_time]
         whose = {"yours": "your", "solution": "the solution's", "engine": "the engine's"}[pieces_name]
-        print(f"running lesson {lesson}'s engine with {whose} pieces on {len(requests)} "
+        engine = f"lesson {lesson}'s engine" if options is None else "the engine as shipped"
+        print(f"running {engine} with {whose} pieces on {len(requests)} "
               f"request{'s' * (len(requests) != 1)} ...", flush=True)
         llm.warm_up()
+        launches = count_decode_step(llm)   # before the timing: the counter slows the ops it sees
         blocks = llm.scheduler.block_manager
         hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
@@ -166,14 +193,24 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
     seqs_per_decode = sum(decode_sizes) / len(decode_sizes) if decode_sizes else 1.0
     ttft = [s.first_token_time - s.arrival_time for s in seqs]
+    ttft_scheduled = [s.first_token_time - s.scheduled_time for s in seqs]
     run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
                    kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
-                   blocks.num_prefix_hit_tokens - hits_before, sum(ttft) / len(ttft), max(ttft),
+                   blocks.num_prefix_hit_tokens - hits_before, _mean(ttft), max(ttft), _p90(ttft),
+                   _mean(ttft_scheduled), _p90(ttft_scheduled), launches,
                    [s.completion_token_ids for s in seqs], compiles.names)
     llm.close()
     del llm, blocks
     _free_memory()
     return run
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _p90(xs: list[float]) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(0.9 * len(xs)))]
 
 
 # ---------------------------------------------------------------- the CLI --
@@ -195,12 +232,24 @@ def resolve_device(choice: str) -> str:
 
 
 def default_model_for(device: str) -> str | None:
-    return "random:Qwen3-0.6B" if device == "cuda" else None  # None: the embedded SmolLM2
+    # On a GPU 1.7B, not 0.6B: the same kernel launches a step, three times the arithmetic
+    # behind each, so what a lesson saves is time the GPU spends (README.md, "The course").
+    return "random:Qwen3-1.7B" if device == "cuda" else None  # None: the embedded SmolLM2
 
 
 def command_line(lesson: int, argv) -> str:
     script = f"lessons/lesson{lesson:02d}/run_lesson{lesson}.py"
-    return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+    return " ".join(["python", script, *as_in_the_table(sys.argv[1:] if argv is None else argv)])
+
+
+def as_in_the_table(args: list[str]) -> list[str]:
+    """The flags as the table shows them: --json names its file in lessons/results/,
+    wherever the run wrote it (run_all.sh's RESULTS)."""
+    args = list(args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--json":
+            args[i + 1] = f"lessons/results/{Path(args[i + 1]).name}"
+    return args
 
 
 def main(lesson: int, argv=None) -> int:
@@ -242,8 +291,7 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     model = args.model or default_model_for(device)
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
-        workload = dataclasses.replace(workload, name=workload.name + "+shared-prefix",
-                                       shared_prefix=SHARED_PREFIX[workload.name])
+        workload = shared_prefix_workload(workload, device)
     runs = [run_stage(lesson, model, device, workload, replacements,
                       "solution" if args.solution else "yours")]
     if lesson - 1 >= 3:
@@ -251,6 +299,14 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)
+    if lesson == 4:   # and what the cache buys as the context grows
+        print("\ndecode speed against context length, one request (aios/course/sweep.py):", flush=True)
+        sweep = context_sweep(model, device, workload.name, replacements)
+        results["context_sweep"] = sweep
+        if args.json:
+            chart = Path(args.json).with_name("lesson04_context.png")
+            draw_sweep(sweep, chart, f"KV cache vs recompute, {results['model']} on {device}")
+            print(f"chart written to {chart}")
     return results
 
 

@@ -35,18 +35,22 @@ def report_runs(lesson: int, workload: Workload, runs: list[StageRun], device: s
           f"outputs {workload.output_lens[0]}-{workload.output_lens[1]} tokens, "
           f"{_sampling_words(runs[0].lesson)}; "
           f"stages that serve one request at a time run the first {workload.one_at_a_time}\n"
-          f"(KV peak: cache memory the requests held at the peak; seqs/step: sequences per decode step)")
+          f"(KV peak: cache memory the requests held at the peak; seqs/step: sequences per decode step;\n"
+          f" launches: kernels one decode step of one sequence launches, all layers / one layer)")
     print(f"{'lesson':<36}{'pieces':>9}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>9}"
-          f"{'KV peak':>10}{'seqs/step':>10}   course promise (GPU)")
+          f"{'KV peak':>10}{'seqs/step':>10}{'launches':>11}   course promise (GPU)")
     for run in runs:
         kv = "-" if run.kv_peak_mib is None else f"{run.kv_peak_mib:.1f} MiB"
         title = f"{run.lesson} {LESSONS[run.lesson].title}"
+        launches = (f"{run.launches['launches_per_step']}/{run.launches['launches_per_layer']}"
+                    if run.launches else "-")
         print(f"{title:<36}{run.pieces:>9}{run.requests:>9}{run.output_tokens:>8}{run.seconds:>9.2f}"
-              f"{run.tok_s:>9.1f}{kv:>10}{run.seqs_per_decode:>10.1f}   {LESSONS[run.lesson].promise}")
+              f"{run.tok_s:>9.1f}{kv:>10}{run.seqs_per_decode:>10.1f}{launches:>11}   "
+              f"{LESSONS[run.lesson].promise}")
     results = {"lesson": lesson, "title": LESSONS[lesson].title, "promise": LESSONS[lesson].promise,
                "pieces": runs[0].pieces, "tok_s": runs[0].tok_s, "run": _run_dict(runs[0]),
                "previous_stage": None, "previous_tok_s": None, "ratio": None,
-               "workload": asdict(workload), **run_header(device, model)}
+               "launches": runs[0].launches, "workload": asdict(workload), **run_header(device, model)}
     if len(runs) == 2:
         mine, before = runs
         ratio = mine.tok_s / before.tok_s
@@ -64,10 +68,17 @@ def report_runs(lesson: int, workload: Workload, runs: list[StageRun], device: s
             for run in runs:
                 saved = run.prefix_hit_tokens / run.prefill_tokens if run.prefill_tokens else 0.0
                 print(f"lesson {run.lesson}: prefill tokens {run.prefill_tokens}, found in the prefix cache "
-                      f"{run.prefix_hit_tokens} ({saved:.0%} saved); time to first token: mean "
-                      f"{run.ttft_mean_s * 1e3:.0f} ms, max {run.ttft_max_s * 1e3:.0f} ms")
+                      f"{run.prefix_hit_tokens} ({saved:.0%} saved); time to first token from arrival: "
+                      f"mean {run.ttft_mean_s * 1e3:.0f} ms, p90 {run.ttft_p90_s * 1e3:.0f} ms; "
+                      f"from its prefill's launch: mean {run.ttft_scheduled_mean_s * 1e3:.0f} ms, "
+                      f"p90 {run.ttft_scheduled_p90_s * 1e3:.0f} ms")
             results.update(prefill_tokens_saved=mine.prefix_hit_tokens, prefill_tokens=mine.prefill_tokens,
                            ttft_mean_s=mine.ttft_mean_s, previous_ttft_mean_s=before.ttft_mean_s,
+                           ttft_p90_s=mine.ttft_p90_s, previous_ttft_p90_s=before.ttft_p90_s,
+                           ttft_scheduled_mean_s=mine.ttft_scheduled_mean_s,
+                           previous_ttft_scheduled_mean_s=before.ttft_scheduled_mean_s,
+                           ttft_scheduled_p90_s=mine.ttft_scheduled_p90_s,
+                           previous_ttft_scheduled_p90_s=before.ttft_scheduled_p90_s,
                            ttft_ratio=mine.ttft_mean_s / before.ttft_mean_s)
         if mine.kv_peak_mib is not None and before.kv_peak_mib is not None:
             print(f"KV memory held by the sequences: peak {mine.kv_peak_mib:.2f} MiB vs "
@@ -87,7 +98,7 @@ def _sampling_words(lesson: int) -> str:
 def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
             "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s",
-            "compiled_in_run")
+            "ttft_p90_s", "ttft_scheduled_mean_s", "ttft_scheduled_p90_s", "launches", "compiled_in_run")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 

@@ -52,6 +52,7 @@ class Sequence:
         self.logprobs: list | None = [] if sampling_params.logprobs is not None else None
         self.prompt_logprobs: list | None = None
         self.arrival_time = time.perf_counter()
+        self.scheduled_time: float | None = None     # when its first prefill was launched
         self.first_token_time: float | None = None
 
     def __len__(self) -> int:

@@ -12,17 +12,44 @@ at offset p % block_size, i.e. in flat slot block_id * block_size + offset.
 import torch
 import torch.nn.functional as F
 
+from aios.utils.context import per_step
+
 
 # ---------------------------------------------------------------- KV cache ---
+# Eagerly, every tensor op is a kernel launch, and a decode step is bound by
+# those launches, not by its arithmetic. The index math that only depends on
+# the step (which rows to store, which slots to read, the masks) is the same in
+# every layer: per_step() makes it in the first layer and hands it to the rest.
+def rows_to_store(slot_mapping):
+    """(rows, slots): the rows of a step that store their K/V, and where.
+
+    slot_mapping: [N], -1 = skip. Selecting the kept rows is one host-device
+    sync (their number is known only on the device): once per step.
+    """
+    rows = (slot_mapping >= 0).nonzero().squeeze(1)     # [n kept]
+    return rows, slot_mapping[rows].long()
+
+
 def store_kvcache_ref(key, value, k_cache, v_cache, slot_mapping):
     """Write new K/V rows into their cache slots.
 
     key, value: [N, num_kv_heads, head_dim]; slot_mapping: [N], -1 = skip.
     """
-    keep = slot_mapping >= 0
-    slots = slot_mapping[keep].long()
-    k_cache.view(-1, *k_cache.shape[2:])[slots] = key[keep]
-    v_cache.view(-1, *v_cache.shape[2:])[slots] = value[keep]
+    rows, slots = per_step(rows_to_store, slot_mapping)
+    k_cache.view(-1, *k_cache.shape[2:])[slots] = key[rows]
+    v_cache.view(-1, *v_cache.shape[2:])[slots] = value[rows]
+
+
+def kv_slots(block_tables, block_size, max_len):
+    """[B, max_len]: the flat cache slot of each sequence's first max_len positions.
+
+    Position p of sequence b is in block block_tables[b, p // block_size], at
+    offset p % block_size. Past a sequence's end the table holds -1 padding,
+    clamped to block 0: those slots hold garbage (callers mask them).
+    """
+    pos = torch.arange(max_len, device=block_tables.device)
+    block_ids = block_tables[:, pos // block_size].long().clamp(min=0)  # [B, max_len]
+    return block_ids * block_size + pos % block_size
 
 
 def gather_kv_ref(cache, block_tables, max_len):
@@ -30,12 +57,9 @@ def gather_kv_ref(cache, block_tables, max_len):
 
     cache: [num_blocks, block_size, Hkv, D]; block_tables: [B, max_blocks].
     Returns [B, max_len, Hkv, D]; positions past a sequence's end hold garbage
-    (callers mask them).
+    (callers mask them). The slots are computed once per step (per_step).
     """
-    block_size = cache.shape[1]
-    pos = torch.arange(max_len, device=cache.device)
-    block_ids = block_tables[:, pos // block_size].long().clamp(min=0)  # [B, max_len]
-    slots = block_ids * block_size + pos % block_size
+    slots = per_step(kv_slots, block_tables, cache.shape[1], max_len)
     return cache.view(-1, *cache.shape[2:])[slots]
 
 
@@ -53,6 +77,17 @@ def causal_mask(q_lens, k_lens, max_q, max_k):
     return (t <= offset + j) & (t < k_lens[:, None, None])        # [B, Lq, Lk]
 
 
+def attention_masks(q_lens, k_lens, max_q, max_k):
+    """(hidden, past_end): what attention_ref masks, shaped for its scores and values.
+
+    hidden: [B, 1, 1, max_q, max_k], True where a query may NOT see a key;
+    past_end: [B, max_k, 1, 1], True for keys past a sequence's end.
+    """
+    visible = causal_mask(q_lens, k_lens, max_q, max_k)                      # [B, Lq, Lk]
+    past_end = torch.arange(max_k, device=k_lens.device)[None, :] >= k_lens[:, None]   # [B, Lk]
+    return ~visible[:, None, None], past_end[:, :, None, None]
+
+
 def attention_ref(q, k, v, q_lens, k_lens, scale):
     """Causal attention over padded batches, GQA-aware.
 
@@ -63,27 +98,37 @@ def attention_ref(q, k, v, q_lens, k_lens, scale):
     B, Lq, H, D = q.shape
     Lk, Hkv = k.shape[1], k.shape[2]
     group = H // Hkv
+    hidden, past_end = per_step(attention_masks, q_lens, k_lens, Lq, Lk)   # the same in every layer
     qg = q.view(B, Lq, Hkv, group, D).float()
     scores = torch.einsum("bqhgd,bkhd->bhgqk", qg, k.float()) * scale
-    visible = causal_mask(q_lens, k_lens, Lq, Lk)                # [B, Lq, Lk]
-    scores = scores.masked_fill(~visible[:, None, None], float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
+    probs = torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1)
     # Keys past a sequence's end are read from unwritten cache slots, which may
     # hold anything, NaN included; a zero weight does not cancel a NaN
     # (0 * NaN = NaN), so those values are zeroed too.
-    in_seq = torch.arange(Lk, device=q.device)[None, :] < k_lens[:, None]  # [B, Lk]
-    v = v.float().masked_fill(~in_seq[:, :, None, None], 0.0)
+    v = v.float().masked_fill(past_end, 0.0)
     out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v)
     return out.reshape(B, Lq, H, D).to(q.dtype)
 
 
+def padded_rows(cu_seqlens, max_len, num_rows):
+    """(index, valid) [B, max_len]: which packed row fills each padded place, and
+    whether it is one of the sequence's own (the rest repeat a clamped row)."""
+    lens = cu_seqlens[1:] - cu_seqlens[:-1]
+    pos = torch.arange(max_len, device=cu_seqlens.device)
+    valid = pos[None, :] < lens[:, None]
+    index = (cu_seqlens[:-1, None] + pos[None, :]).clamp(max=num_rows - 1)
+    return index.long(), valid
+
+
 def pad_packed(packed, cu_seqlens, max_len):
     """[N, ...] packed rows -> ([B, max_len, ...] padded, [B, max_len] valid)."""
-    lens = cu_seqlens[1:] - cu_seqlens[:-1]
-    pos = torch.arange(max_len, device=packed.device)
-    valid = pos[None, :] < lens[:, None]
-    index = (cu_seqlens[:-1, None] + pos[None, :]).clamp(max=packed.shape[0] - 1)
-    return packed[index.long()], valid
+    index, valid = per_step(padded_rows, cu_seqlens, max_len, packed.shape[0])   # the same in every layer
+    return packed[index], valid
+
+
+def seq_lens(cu_seqlens):
+    """[B+1] sequence boundaries -> [B] lengths."""
+    return cu_seqlens[1:] - cu_seqlens[:-1]
 
 
 def prefill_attention_ref(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
@@ -97,16 +142,21 @@ def prefill_attention_ref(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
     Returns [Nq, H, D].
     """
     q_pad, q_valid = pad_packed(q, cu_seqlens_q, max_seqlen_q)
-    q_lens = cu_seqlens_q[1:] - cu_seqlens_q[:-1]
-    k_lens = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
+    q_lens, k_lens = per_step(seq_lens, cu_seqlens_q), per_step(seq_lens, cu_seqlens_k)
     if block_tables is None:
         k_pad, _ = pad_packed(k, cu_seqlens_k, max_seqlen_k)
         v_pad, _ = pad_packed(v, cu_seqlens_k, max_seqlen_k)
     else:
         k_pad = gather_kv_ref(k_cache, block_tables, max_seqlen_k)
         v_pad = gather_kv_ref(v_cache, block_tables, max_seqlen_k)
-    out = attention_ref(q_pad, k_pad, v_pad, q_lens, k_lens, scale)
-    return out[q_valid]
+    out = attention_ref(q_pad, k_pad, v_pad, q_lens, k_lens, scale)     # [B, max_seqlen_q, H, D]
+    return out.flatten(0, 1)[per_step(packed_rows, q_valid)]
+
+
+def packed_rows(valid):
+    """[B, L] valid places -> [N] their flat indices, in order: back from padded to packed.
+    (How many there are is known only on the device: one sync, once per step.)"""
+    return valid.flatten().nonzero().squeeze(1)
 
 
 def decode_attention_ref(q, k_cache, v_cache, context_lens, block_tables, scale,
@@ -119,7 +169,7 @@ def decode_attention_ref(q, k_cache, v_cache, context_lens, block_tables, scale,
         max_context_len = int(context_lens.max())
     k = gather_kv_ref(k_cache, block_tables, max_context_len)
     v = gather_kv_ref(v_cache, block_tables, max_context_len)
-    ones = torch.ones_like(context_lens)
+    ones = per_step(torch.ones_like, context_lens)    # one query each; the same tensor in every layer
     return attention_ref(q[:, None], k, v, ones, context_lens, scale)[:, 0]
 
 
@@ -153,18 +203,29 @@ def silu_and_mul_ref(x):
     return F.silu(gate) * up
 
 
+def rotary_angles(positions, cos_sin_cache):
+    """(cos, sin) [N, 1, D] float32 for rotating whole heads: [cos | cos] and [-sin | sin].
+
+    The same in every layer of a step (the layers share one cos_sin_cache), so
+    rotary_ref asks for it through per_step.
+    """
+    cos, sin = cos_sin_cache[positions].float().chunk(2, dim=-1)  # [N, D/2] each
+    return torch.cat((cos, cos), dim=-1)[:, None], torch.cat((-sin, sin), dim=-1)[:, None]
+
+
 def rotary_ref(positions, q, k, cos_sin_cache):
     """Rotary embedding, "rotate half" (NeoX) layout, in float32.
 
     positions: [N]; q: [N, H, D]; k: [N, Hkv, D];
     cos_sin_cache: [max_positions, D] holding [cos | sin] of the D/2 frequencies.
+    With x = [x1 | x2]: [x1 * cos - x2 * sin | x2 * cos + x1 * sin], written as
+    x * [cos | cos] + [x2 | x1] * [-sin | sin], where [x2 | x1] is x rolled by D/2.
     """
-    cos, sin = cos_sin_cache[positions].float().chunk(2, dim=-1)  # [N, D/2] each
-    cos, sin = cos[:, None, :], sin[:, None, :]
+    cos, sin = per_step(rotary_angles, positions, cos_sin_cache)
 
     def rotate(x):
-        x1, x2 = x.float().chunk(2, dim=-1)
-        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+        xf = x.float()
+        return (xf * cos + xf.roll(x.shape[-1] // 2, dims=-1) * sin).to(x.dtype)
 
     return rotate(q), rotate(k)
 
@@ -257,7 +318,7 @@ def top_k_top_p_threshold_ref(logits, temperatures, top_ks, top_ps, num_candidat
     logits: [B, V] any float dtype; temperatures: [B] (0 = greedy);
     top_ks: [B] int (>= V = off); top_ps: [B] in (0, 1] (1 = off).
 
-    The rule of aios.layers.sampler.apply_top_k_top_p on p = softmax(logits / T):
+    The rule of aios.layers.top_k_top_p.sorted_top_k_top_p on p = softmax(logits / T):
     rank the tokens most likely first; drop rank >= top_k, and drop a token
     when the mass ranked above it already reaches top_p. The kept tokens are
     a head of that ranking; the threshold is the logit of its last one. Tokens

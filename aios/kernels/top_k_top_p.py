@@ -1,7 +1,7 @@
 """Top-k / top-p as one logit threshold per row, without sorting the vocabulary.
 
 Reference: `top_k_top_p_threshold_ref` in aios/kernels/reference.py. The rule
-(aios.layers.sampler.apply_top_k_top_p): with p = softmax(logits / T), rank
+(aios.layers.top_k_top_p.sorted_top_k_top_p): with p = softmax(logits / T), rank
 the tokens most likely first; drop rank >= k, and drop a token when the mass
 ranked above it already reaches top_p. What is kept is a head of the ranking,
 so one number per row says it all: the logit of the last kept token. The

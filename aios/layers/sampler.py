@@ -21,36 +21,22 @@ only on its seed and its logits, never on the batch it shares a step with,
 and the whole engine is reproducible given Config.seed.
 
 Top-k / top-p keep a head of the tokens ranked most likely first. Here, the
-readable way: sort each row that asks for them, and mask the dropped tokens
-to -inf in a copy of the logits (apply_top_k_top_p, mask_top_k_top_p). On a
-GPU a sort of 151,936 tokens per row would halve the throughput, so the
-model runner sets `threshold_impl` instead: one logit per row, the last kept
-token's, found without a sort (aios/kernels/top_k_top_p.py), below which
-the sampling kernel scores tokens -inf. Both keep the same tokens, except
-that the threshold keeps every token tied with the last kept one.
+readable way (lesson 12's): a partial selection of each row that asks for
+them (torch.topk; aios/layers/top_k_top_p.py, whose `sorted_top_k_top_p` is
+the definition by a full sort), masking the dropped tokens to -inf in a copy
+of the logits (apply_top_k_top_p, mask_top_k_top_p). On a GPU the model
+runner sets `threshold_impl` instead: one logit per row, the last kept
+token's, found by one kernel with no host sync (aios/kernels/top_k_top_p.py),
+below which the sampling kernel scores tokens -inf. Both keep the same
+tokens, except that the threshold keeps every token tied with the last kept one.
 """
 import torch
 from torch import nn
 
 from aios.kernels.reference import sample_ref, seeded_exponential_noise  # noqa: F401
+from aios.layers.top_k_top_p import apply_top_k_top_p
 
 SEED_BITS = 31   # seeds drawn for rows that bring none
-
-
-def apply_top_k_top_p(logits, top_ks, top_ps):
-    """Mask (to -inf) tokens outside each row's top-k and top-p nucleus.
-
-    logits: [B, V] float32; top_ks: [B] int (vocab size = off); top_ps: [B].
-    """
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    rank = torch.arange(logits.shape[-1], device=logits.device)[None, :]
-    drop = rank >= top_ks[:, None]
-    probs = sorted_logits.softmax(dim=-1)
-    # Drop a token when the tokens ranked above it already reach top_p.
-    mass_before = probs.cumsum(dim=-1) - probs
-    drop |= mass_before >= top_ps[:, None]
-    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
 
 
 def mask_top_k_top_p(logits, temperatures, top_ks, top_ps, rows=None):

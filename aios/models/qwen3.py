@@ -28,20 +28,23 @@ def rope_settings(config) -> tuple[float, dict | None]:
     return theta, scaling or None
 
 
+def head_dim(config) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
 class Qwen3Attention(nn.Module):
     # On a GPU the model runner sets this to a kernel that does q_norm, k_norm
     # and RoPE in one launch (aios/kernels/qk_norm_rotary.py); None = the layers.
     fused_qk_norm_rotary = None
 
-    def __init__(self, config, qkv_bias: bool, qk_norm: bool):
+    def __init__(self, config, qkv_bias: bool, qk_norm: bool, rotary_emb: RotaryEmbedding):
         super().__init__()
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.head_dim = head_dim(config)
         self.qkv_proj = QKVParallelLinear(config.hidden_size, self.head_dim, config.num_attention_heads,
                                           config.num_key_value_heads, bias=qkv_bias)
         self.num_heads, self.num_kv_heads = self.qkv_proj.num_heads, self.qkv_proj.num_kv_heads
         self.o_proj = RowParallelLinear(config.num_attention_heads * self.head_dim, config.hidden_size)
-        theta, scaling = rope_settings(config)
-        self.rotary_emb = RotaryEmbedding(self.head_dim, config.max_position_embeddings, theta, scaling)
+        self.rotary_emb = rotary_emb   # one for all layers: the angles are the same
         self.attn = Attention(self.num_heads, self.head_dim, self.head_dim ** -0.5, self.num_kv_heads)
         self.qk_norm = qk_norm
         if qk_norm:
@@ -82,10 +85,10 @@ class Qwen3MLP(nn.Module):
 
 
 class Qwen3DecoderLayer(nn.Module):
-    def __init__(self, config, qkv_bias: bool, qk_norm: bool):
+    def __init__(self, config, qkv_bias: bool, qk_norm: bool, rotary_emb: RotaryEmbedding):
         super().__init__()
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.self_attn = Qwen3Attention(config, qkv_bias, qk_norm)
+        self.self_attn = Qwen3Attention(config, qkv_bias, qk_norm, rotary_emb)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = Qwen3MLP(config)
 
@@ -104,7 +107,11 @@ class Qwen3Model(nn.Module):
     def __init__(self, config, qkv_bias: bool, qk_norm: bool):
         super().__init__()
         self.embed_tokens = VocabParallelEmbedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(Qwen3DecoderLayer(config, qkv_bias, qk_norm)
+        theta, scaling = rope_settings(config)
+        # One table of cos/sin for every layer: the layers rotate by the same angles, and an
+        # eager step computes each position's angles once (aios/kernels/reference.py: per_step).
+        rotary_emb = RotaryEmbedding(head_dim(config), config.max_position_embeddings, theta, scaling)
+        self.layers = nn.ModuleList(Qwen3DecoderLayer(config, qkv_bias, qk_norm, rotary_emb)
                                     for _ in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 

@@ -5,7 +5,8 @@ plain transformer. Everything attention needs to find its keys and values in
 the paged KV cache travels beside it in one global `Context`, set by the model
 runner before each forward and cleared after it.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -30,6 +31,9 @@ class Context:
     # Which physical blocks hold each sequence's KV, padded with -1.
     # In prefill it is set only when some sequence reuses cached prefix blocks.
     block_tables: torch.Tensor | None = None   # [B, max_blocks] int32
+    # What per_step() computed in this step: {key: (its inputs, the result)}.
+    # None outside a step (the default Context): nothing is kept there.
+    derived: dict | None = field(default=None, repr=False)
 
 
 _CONTEXT = Context()
@@ -41,9 +45,30 @@ def get_context() -> Context:
 
 def set_context(**kwargs) -> None:
     global _CONTEXT
-    _CONTEXT = Context(**kwargs)
+    _CONTEXT = Context(**kwargs, derived={})
 
 
 def reset_context() -> None:
     global _CONTEXT
     _CONTEXT = Context()
+
+
+def per_step(fn: Callable, *args):
+    """fn(*args), computed once per step and kept for the other layers.
+
+    Every layer of a step asks for the same things made from the same tensors:
+    the cache slots to read, which keys each query may see. Eagerly, each one
+    is a handful of kernel launches; made again in each of 28 layers, they
+    would cost more launches than the attention they serve. So the first
+    layer's result is kept on the step's Context (set_context makes a new one
+    each step) and found again by the same function and the same argument
+    tensors (by identity: the step's tensors are not changed during the step).
+    Outside a step it simply calls fn.
+    """
+    derived = _CONTEXT.derived
+    if derived is None:
+        return fn(*args)
+    key = (fn, *(id(a) if isinstance(a, torch.Tensor) else a for a in args))
+    if key not in derived:
+        derived[key] = (args, fn(*args))   # the inputs are kept alive: their ids stay theirs
+    return derived[key][1]

@@ -10,6 +10,8 @@ through them. While your code runs they replace the engine's own:
 
     seeded_exponential_noise(seeds, positions, V) -> [B, V] float32 Exp(1) noise,
         a pure function of (seed, position, token id): given, in aios/kernels/reference.py
+    sorted_top_k_top_p(logits, top_ks, top_ps): the masks by a full sort of each row,
+        the definition (slow: O(V log V) per row): given, in aios/layers/top_k_top_p.py
 
 Check:  python -m pytest lessons/lesson12
 Run:    python lessons/lesson12/run_lesson12.py
@@ -17,17 +19,24 @@ Run:    python lessons/lesson12/run_lesson12.py
 import torch
 
 from aios.kernels.reference import seeded_exponential_noise  # noqa: F401
+from aios.layers.top_k_top_p import CANDIDATES, sorted_top_k_top_p  # noqa: F401
 
 
 def apply_top_k_top_p(logits: torch.Tensor, top_ks: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
     """Step 1. A copy of logits [B, V] (float32) with the tokens outside each row's
-    top-k and top-p nucleus at -inf.
+    top-k and top-p nucleus at -inf, WITHOUT sorting the whole row.
 
     top_ks: [B] ints (V = no limit); top_ps: [B] floats (1.0 = no limit).
-    Sort each row, descending. Drop rank r when r >= top_k, or when the
-    probabilities (softmax of the row) of the tokens ranked above it already
-    sum to >= top_p (so the top token always stays). Put the row back in
-    token order (scatter with the sort's order).
+    k = the largest top_k of the batch (at most V); when that is V (a row limits by
+    top-p alone), look among the first CANDIDATES = 1024 tokens instead.
+    values, ids = logits.topk(k): the k largest of each row, largest first.
+    Their probabilities are those of the WHOLE row, as softmax takes them:
+    exp(values - max) / sum over the row of exp(logits - max), max = values[:, :1].
+    Drop rank r when r >= top_k, or when the probabilities of the ranks above it
+    already sum to >= top_p (so the top token always stays). Scatter the kept
+    values to their ids in a row of -inf. A row with top_k > k whose k survivors
+    hold less than top_p may keep tokens past them: give such rows (rare) to
+    sorted_top_k_top_p, the full sort, which is exact.
     """
     # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 12, step 1: apply_top_k_top_p() is yours to write "

@@ -14,6 +14,7 @@ from aios.course import load_exercise
 from aios.course.checks import random_prompts, run_engine
 from aios.course.plugin import pieces, plugged
 from aios.layers.sampler import Sampler
+from aios.layers.top_k_top_p import CANDIDATES, sorted_top_k_top_p
 
 sampling = load_exercise(12, "sampling")
 INF = float("-inf")
@@ -53,6 +54,22 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert keep(0.6) == [False, True, True, False]
     assert keep(0.01) == [False, True, False, False], "the top token always stays"
     assert keep(1.0) == [True, True, True, True]
+
+
+def test_the_same_masks_as_a_full_sort_on_a_large_vocabulary():
+    """8 rows of 3000 logits: top-k alone, top-p alone, both; peaked rows and flat ones.
+
+    The flat rows with top-p alone need more than CANDIDATES tokens: their nucleus
+    goes past the survivors of the partial selection, and must still be exact.
+    """
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([3.0, 3.0, 3.0, 0.01, 0.01, 3.0, 1.0, 0.01])[:, None]
+    logits = torch.randn(8, 3000, generator=g) * scale
+    top_ks = torch.tensor([50, 3000, 7, 3000, 3000, 1, 3000, 20])
+    top_ps = torch.tensor([0.95, 0.9, 1.0, 0.9, 0.5, 0.3, 0.999, 0.99])
+    out = sampling.apply_top_k_top_p(logits, top_ks, top_ps)
+    assert torch.equal(out, sorted_top_k_top_p(logits, top_ks, top_ps))
+    assert (out[3] > INF).sum() > CANDIDATES, "the flat row's nucleus reaches past the candidates"
 
 
 # ------------------------------------------------------------- step 2 ---
@@ -95,6 +112,13 @@ def test_samples_follow_the_renormalized_nucleus():
     order = probs.argsort(descending=True)
     kept[order[(probs[order].cumsum(0) - probs[order] < 0.9) & (torch.arange(6) < 4)]] = True
     nucleus = torch.where(kept, probs, 0.0)
+    assert _chi_square(counts, nucleus / nucleus.sum()) < 20.5, counts.tolist()
+
+
+def test_samples_follow_the_nucleus_with_top_p_alone():
+    counts = _counts(LOGITS, 4000, 1.0, top_k=6, top_p=0.8)
+    probs = LOGITS.softmax(-1)
+    nucleus = torch.where(probs.cumsum(0) - probs < 0.8, probs, 0.0)   # LOGITS is sorted, descending
     assert _chi_square(counts, nucleus / nucleus.sum()) < 20.5, counts.tolist()
 
 

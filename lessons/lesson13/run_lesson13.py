@@ -5,7 +5,8 @@
     flags: --tiny (seconds), --model PATH, --device cpu|cuda, --json PATH
 
 What it runs: a workload whose prompts all start with the same tokens (a
-system prompt: 512 tokens on a GPU, 96 on a CPU, 32 with --tiny) in lesson
+system prompt: 1,024 tokens on a GPU, 96 on a CPU, 32 with --tiny), as many
+requests as seats (so that none waits for one), in lesson
 13's engine (prefix caching on, your pieces plugged in) and in lesson 12's
 (off). It prints output tokens/s, the prefill tokens found in the cache
 instead of computed (BlockManager.num_prefix_hit_tokens), and the time to
