@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from aios import LLM, SamplingParams  # noqa: E402
 from aios.engine import model_runner as model_runner_module  # noqa: E402
 from aios.engine.decode_inputs import DecodeInputs  # noqa: E402
-from aios.engine.model_runner import ModelRunner, StepOutput  # noqa: E402
+from aios.engine.model_runner import ModelRunner  # noqa: E402
+from aios.engine.step_output import StepOutput  # noqa: E402
 from aios.engine.scheduler import Scheduler  # noqa: E402
 from aios.engine.tp_group import TPWorkers  # noqa: E402
 from aios.layers.embed_head import ParallelLMHead, VocabParallelEmbedding  # noqa: E402

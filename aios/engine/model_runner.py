@@ -23,6 +23,7 @@ from aios.engine.decode_inputs import DecodeInputs, to_device
 from aios.engine.logprobs import LogprobPlan, prompt_logit_rows
 from aios.engine.sampling_inputs import SamplingInputs
 from aios.engine.sequence import Sequence
+from aios.engine.step_output import StepOutput, take_pending_tokens
 from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
@@ -252,7 +253,7 @@ class ModelRunner:
         return self.launch(seqs, is_prefill).token_ids()
 
     @torch.inference_mode()
-    def launch(self, seqs: list[Sequence], is_prefill: bool) -> "StepOutput":
+    def launch(self, seqs: list[Sequence], is_prefill: bool) -> StepOutput:
         """Queue one step on the device and return without waiting for it."""
         if is_prefill:   # its time to first token, less the time it queued for a seat
             now = time.perf_counter()
@@ -287,57 +288,3 @@ class ModelRunner:
         else:
             hidden = self.model(input_ids, positions)
         return self.model.compute_logits(hidden)
-
-
-def take_pending_tokens(input_ids: torch.Tensor, pending, sampled: torch.Tensor) -> None:
-    """Async scheduling: rows whose newest token is still pending read it from
-    the last step's sampled tokens, on the device (the host does not have it).
-    pending: from ModelRunner.pending_rows (compact: it also goes to the TP workers)."""
-    if isinstance(pending, int):   # the last step's first rows: one copy
-        input_ids[:pending].copy_(sampled[:pending])
-    else:
-        index = to_device(pending, torch.long, input_ids.device)
-        input_ids[index[0]] = sampled[index[1]]
-
-
-class StepOutput:
-    """The tokens a step sampled: on the device at once, on the host once read.
-
-    The copy to the host is queued behind the step; token_ids() waits for it.
-    That wait is the step's one host-device sync. The log-probabilities of the
-    rows that asked for them (aios/engine/logprobs.py) travel with the tokens.
-    """
-
-    def __init__(self, seqs: list[Sequence], is_prefill: bool, sampled: torch.Tensor,
-                 logprobs: LogprobPlan | None = None, logits: torch.Tensor | None = None):
-        self.seqs, self.is_prefill = seqs, is_prefill
-        self.sampled = sampled                                    # [B] int64, on the device
-        self.logprob_plan = logprobs
-        device_logprobs = logprobs.compute(logits, sampled) if logprobs else {}
-        self.ready = None
-        if sampled.is_cuda:
-            self.host = _to_host(sampled)
-            self.host_logprobs = {k: tuple(_to_host(t) for t in v) for k, v in device_logprobs.items()}
-            self.ready = torch.cuda.Event()
-            self.ready.record()
-        else:
-            self.host, self.host_logprobs = sampled, device_logprobs
-
-    def token_ids(self) -> list[int]:
-        if self.ready is not None:
-            self.ready.synchronize()
-        return self.host.tolist()
-
-    def logprobs(self, token_ids: list[int]) -> tuple[dict, dict]:
-        """After token_ids(): ({row: TokenLogprobs} of the sampled tokens,
-        {row: [None, TokenLogprobs, ...]} of the prompts); empty when nobody asked."""
-        if self.logprob_plan is None:
-            return {}, {}
-        return self.logprob_plan.per_sequence(self.host_logprobs, token_ids)
-
-
-def _to_host(t: torch.Tensor) -> torch.Tensor:
-    """A pinned host copy of a device tensor, queued without waiting."""
-    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-    host.copy_(t, non_blocking=True)
-    return host

@@ -16,7 +16,7 @@ With async scheduling, rank 0 launches step N+1 before it has read step N's
 tokens, so a decode row may need a token nobody's host has yet. Rank 0
 broadcasts every step's sampled tokens (one small collective after sampling);
 each worker keeps them on its own device and fills those rows from them, as
-rank 0 does from its own (model_runner.take_pending_tokens).
+rank 0 does from its own (step_output.take_pending_tokens).
 """
 import multiprocessing
 import os
@@ -29,7 +29,8 @@ from multiprocessing.connection import wait
 import torch
 import torch.distributed as dist
 
-from aios.engine.model_runner import ModelRunner, take_pending_tokens
+from aios.engine.model_runner import ModelRunner
+from aios.engine.step_output import take_pending_tokens
 from aios.engine.sequence import Sequence
 from aios.engine.tp_channel import StepReader
 from aios.utils.context import reset_context
