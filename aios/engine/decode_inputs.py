@@ -27,6 +27,25 @@ def pinned_buffers(specs, device: torch.device) -> tuple[dict, dict]:
     return host, twins
 
 
+class CopyFence:
+    """Marks when the last asynchronous copies out of pinned host buffers are
+    done, so that the host refills the buffers only after that. With async
+    scheduling the host prepares step N+1 while the GPU may not yet have read
+    step N's inputs; a copy is a step's first work, so the wait is ~never felt."""
+
+    def __init__(self, on_gpu: bool):
+        self.on_gpu, self.event = on_gpu, None
+
+    def wait(self) -> None:
+        if self.event is not None:
+            self.event.synchronize()
+
+    def record(self) -> None:
+        if self.on_gpu:
+            self.event = torch.cuda.Event()
+            self.event.record()
+
+
 def to_device(data, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A one-off tensor from a python list or a numpy array, copied through
     pinned memory without waiting. (torch.tensor(..., pin_memory=True) refuses
@@ -45,9 +64,7 @@ class DecodeInputs:
             (("input_ids", (n,), torch.long), ("positions", (n,), torch.long),
              ("slot_mapping", (n,), torch.int32), ("context_lens", (n,), torch.int32),
              ("block_tables", (n, w), torch.int32)), device)
-        # The last step's copies to the device: the host buffers are refilled only once
-        # they are done (with async scheduling the host may run a step ahead of the GPU).
-        self.copied = None
+        self.copied = CopyFence(self.on_gpu)   # the host buffers are refilled after it
         self.shape = (0, 0, 0, 0)   # the last step's (rows, padded rows, table width, max length)
 
     def load(self, seqs: list[Sequence], block_size: int, num_rows: int):
@@ -56,7 +73,7 @@ class DecodeInputs:
         Padding rows write no KV (slot -1) and read one cached token.
         Returns device views (input_ids, positions) of the first len(seqs) rows.
         """
-        self._wait_for_copies()
+        self.copied.wait()
         h, b = self.host, len(seqs)
         h["input_ids"][:b] = [seq.last_token for seq in seqs]
         h["positions"][:b] = [len(seq) - 1 for seq in seqs]
@@ -80,7 +97,7 @@ class DecodeInputs:
     def load_message(self, message: tuple):
         """What load() does, from rank 0's message() instead of the sequences."""
         b, num_rows, width, max_len, input_ids, positions, context_lens, slots, tables = message
-        self._wait_for_copies()
+        self.copied.wait()
         h = self.host
         h["input_ids"][:b], h["positions"][:b] = input_ids, positions
         h["context_lens"][:b], h["slot_mapping"][:b] = context_lens, slots
@@ -101,10 +118,6 @@ class DecodeInputs:
                     max_seqlen_k=max_len)
         return d["input_ids"][:b], d["positions"][:b]
 
-    def _wait_for_copies(self) -> None:
-        if self.copied is not None:
-            self.copied.synchronize()  # done long ago, as a rule: a copy is the step's first work
-
     def _copy_to_device(self, num_rows: int, width: int) -> dict:
         if self.on_gpu:
             for name, dev in self.device.items():
@@ -113,6 +126,5 @@ class DecodeInputs:
                     dev[:num_rows, :width].copy_(src[:num_rows, :width], non_blocking=True)
                 else:
                     dev[:num_rows].copy_(src[:num_rows], non_blocking=True)
-            self.copied = torch.cuda.Event()
             self.copied.record()
         return self.device

@@ -10,6 +10,7 @@ Everything else (LLM.generate, the server) is a loop around these three.
 import json
 import os
 import random
+import time
 import weakref
 from contextlib import nullcontext
 
@@ -156,7 +157,7 @@ class LLMEngine:
         if not seqs:
             return [], is_prefill
         with self._guard():
-            launched = self.model_runner.launch(seqs, is_prefill)
+            launched = self._launch(seqs, is_prefill)
             token_ids = launched.token_ids()
         self._take_logprobs(launched, token_ids)
         self._take_tokens(seqs, token_ids)
@@ -176,7 +177,7 @@ class LLMEngine:
         """
         seqs, is_prefill = self.scheduler.schedule()
         with self._guard():
-            launched = self.model_runner.launch(seqs, is_prefill) if seqs else None
+            launched = self._launch(seqs, is_prefill) if seqs else None
         done = self._collect()
         if launched is not None:
             for seq in seqs:
@@ -187,6 +188,13 @@ class LLMEngine:
                     self.scheduler.set_aside(seq)
             self.in_flight = launched
         return done
+
+    def _launch(self, seqs: list[Sequence], is_prefill: bool):
+        if is_prefill:   # time to first token from here leaves out the wait for a seat
+            now = time.perf_counter()
+            for seq in seqs:
+                seq.scheduled_time = seq.scheduled_time or now
+        return self.model_runner.launch(seqs, is_prefill)
 
     def _collect(self) -> tuple[list[Sequence], bool]:
         """Read the in-flight step's tokens and hand them to their sequences."""

@@ -9,8 +9,6 @@ For a step it turns the scheduled sequences into flat tensors:
 then runs the model, samples, and returns one token per sequence. The
 `.tolist()` of the sampled tokens is the step's only host-device sync.
 """
-import time
-
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -255,10 +253,6 @@ class ModelRunner:
     @torch.inference_mode()
     def launch(self, seqs: list[Sequence], is_prefill: bool) -> StepOutput:
         """Queue one step on the device and return without waiting for it."""
-        if is_prefill:   # its time to first token, less the time it queued for a seat
-            now = time.perf_counter()
-            for seq in seqs:
-                seq.scheduled_time = seq.scheduled_time or now
         if not self.config.enable_kv_cache:
             is_prefill = True  # no cache: run the whole sequence again, every step
         if is_prefill:

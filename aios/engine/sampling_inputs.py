@@ -14,7 +14,7 @@ kernel in the middle of a run.
 """
 import torch
 
-from aios.engine.decode_inputs import pinned_buffers
+from aios.engine.decode_inputs import CopyFence, pinned_buffers
 from aios.engine.sequence import Sequence
 from aios.kernels.top_k_top_p import num_candidates_for
 
@@ -27,6 +27,7 @@ class SamplingInputs:
         self.host, self.device = pinned_buffers(
             (("temperatures", (n,), torch.float32), ("seeds", (n,), torch.long),
              ("positions", (n,), torch.long)), device)
+        self.copied = CopyFence(self.on_gpu)   # the host buffers are refilled after it
         # Filled only in steps where some row asks for top-k / top-p.
         self.top_host, self.top_device = pinned_buffers(
             (("top_ks", (n,), torch.long), ("top_ps", (n,), torch.float32),
@@ -36,6 +37,7 @@ class SamplingInputs:
         """-> the Sampler's keyword arguments for these rows (device tensors)."""
         b, h = len(seqs), self.host
         params = [seq.sampling_params for seq in seqs]
+        self.copied.wait()
         h["temperatures"][:b] = [0.0 if p.greedy else max(p.temperature, 1e-5) for p in params]
         # Every row's noise is a function of (its seed, the position sampled,
         # token id): the same whatever batch the sequence is in (Sampler).
@@ -56,6 +58,7 @@ class SamplingInputs:
             # top_k (capped), so that few shapes ever occur.
             largest_k = max((params[i].top_k for i in top_rows if params[i].top_k > 0), default=0)
             inputs["num_candidates"] = num_candidates_for(largest_k)
+        self.copied.record()
         return inputs
 
     def _copy(self, host: dict, device: dict, b: int) -> dict:

@@ -38,11 +38,12 @@ from aios.utils.distributed import join_process_group, leave_process_group
 
 
 class StepSequence:
-    """What one step reads of a Sequence; sent to the workers instead of it.
+    """What a prefill reads of a Sequence; sent to the workers instead of it.
 
-    prepare_prefill reads the tokens not yet in the KV cache, prepare_decode
-    only the last one; neither needs the sampling parameters or the text. So
-    only those tokens travel, plus the lengths and the block table.
+    prepare_prefill reads the tokens it computes (not those already in the KV
+    cache, unless prompt log-probabilities want them again); it needs neither
+    the sampling parameters nor the text. So only those tokens travel, plus the
+    lengths and the block table. (A decode step sends DecodeInputs' arrays.)
     """
     __slots__ = ("new_token_ids", "num_tokens", "num_cached_tokens", "block_table",
                  "num_prompt_tokens", "wants_prompt_logprobs")
