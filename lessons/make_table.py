@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from aios.course.report import save_chart
 from aios.course.stages import LESSONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,12 +129,7 @@ def draw_chart(results: dict[int, dict], path: Path) -> None:
     ax.set_xlabel("lesson")
     ax.set_ylabel("output tokens/s")
     ax.set_title("What each lesson buys" + ("" if measured else " (nothing measured on a GPU yet)"))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, ax, path)
 
 
 def replace_between_markers(text: str, body: str) -> str:

@@ -108,3 +108,14 @@ def write_json(path: str, results: dict) -> None:
         json.dump(results, f, indent=2)
         f.write("\n")
     print(f"results written to {path}")
+
+
+def save_chart(fig, ax, path) -> None:
+    """How every course chart ends: a light grid, the legend, a PNG at path."""
+    import matplotlib.pyplot as plt
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -17,6 +17,7 @@ import torch
 
 from aios import LLM, SamplingParams
 from aios.course.plugin import plugged
+from aios.course.report import save_chart
 from aios.course.stages import stage_options
 
 # Context lengths swept and decode steps timed at each, per workload (measure.WORKLOADS).
@@ -79,9 +80,4 @@ def draw_sweep(sweep: dict, path: Path, title: str) -> None:
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("decode tokens/s, one request")
     ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, ax, path)
