@@ -36,7 +36,10 @@ def _sync(device: str) -> None:
 def measure_lesson(lesson: int, model: str, device: str, prompt_len: int, steps: int, top: int,
                    dtype: str | None) -> dict:
     """Decode steps of one request in lesson `lesson`'s engine: counted, timed, then profiled."""
-    llm = LLM(model, **stage_options(lesson, device), **({"dtype": dtype} if dtype else {}))
+    options = stage_options(lesson, device)
+    # Room for the prompt and the steps, however long the prompt asked for.
+    options["max_model_len"] = max(options["max_model_len"], prompt_len + 2 * steps + 64)
+    llm = LLM(model, **options, **({"dtype": dtype} if dtype else {}))
     counted = count_decode_step(llm, prompt_len)
     prompt = list(range(100, 100 + prompt_len))
     llm.add_request(prompt, SamplingParams(temperature=0.0, max_tokens=2 * steps + 16, ignore_eos=True))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measure every lesson (lesson 1 on), the engine as shipped, and rebuild the course table.
 #
-#   lessons/run_all.sh cuda                   # GPUs: random:Qwen3-1.7B (see README, "The course")
+#   lessons/run_all.sh cuda                   # GPUs: random:Qwen3-8B (see README, "The course")
 #   lessons/run_all.sh cpu                    # a CPU: SmolLM2-135M
 #   lessons/run_all.sh cuda --model /path     # further flags go to every run script
 #   LESSONS="3 4 5" lessons/run_all.sh cuda   # only these (the table keeps the others);

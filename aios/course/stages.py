@@ -39,7 +39,7 @@ LESSONS = {lesson.number: lesson for lesson in [
 
 # Prompt + output tokens at most, in every stage. A power of two, so that
 # lesson 5's one block can be a whole context (block_size is a power of two).
-MAX_MODEL_LEN = {"cpu": 256, "cuda": 2048}
+MAX_MODEL_LEN = {"cpu": 256, "cuda": 4096}
 # Sequences in one step once batching arrives (lesson 7). Fewer than the
 # workload's requests (aios/course/measure.py), so that lesson 7's batches
 # must take turns and lesson 8 has empty seats to fill.

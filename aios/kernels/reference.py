@@ -94,20 +94,24 @@ def attention_ref(q, k, v, q_lens, k_lens, scale):
     q: [B, Lq, H, D]; k, v: [B, Lk, Hkv, D]; q_lens, k_lens: [B].
     The queries of sequence b are its last q_lens[b] positions (causal_mask).
     Returns [B, Lq, H, D] (rows past q_lens are garbage).
+
+    The products run in the activations' dtype (the GPU accumulates them in
+    float32) and the softmax in float32, as Hugging Face's eager attention
+    does: no float32 copies of q, k and v, which eagerly are a launch each.
     """
     B, Lq, H, D = q.shape
     Lk, Hkv = k.shape[1], k.shape[2]
     group = H // Hkv
     hidden, past_end = per_step(attention_masks, q_lens, k_lens, Lq, Lk)   # the same in every layer
-    qg = q.view(B, Lq, Hkv, group, D).float()
-    scores = torch.einsum("bqhgd,bkhd->bhgqk", qg, k.float()) * scale
-    probs = torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1)
+    qg = q.view(B, Lq, Hkv, group, D)
+    scores = torch.einsum("bqhgd,bkhd->bhgqk", qg, k) * scale
+    probs = torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1, dtype=torch.float32)
     # Keys past a sequence's end are read from unwritten cache slots, which may
     # hold anything, NaN included; a zero weight does not cancel a NaN
     # (0 * NaN = NaN), so those values are zeroed too.
-    v = v.float().masked_fill(past_end, 0.0)
-    out = torch.einsum("bhgqk,bkhd->bqhgd", probs, v)
-    return out.reshape(B, Lq, H, D).to(q.dtype)
+    v = v.masked_fill(past_end, 0.0)
+    out = torch.einsum("bhgqk,bkhd->bqhgd", probs.to(v.dtype), v)
+    return out.reshape(B, Lq, H, D)
 
 
 def padded_rows(cu_seqlens, max_len, num_rows):
@@ -181,19 +185,21 @@ def linear_ref(x, weight, bias=None):
 
 # ------------------------------------------------------------ pointwise ops --
 def rms_norm_ref(x, weight, eps, residual=None):
-    """RMSNorm, optionally adding the residual stream first.
+    """RMSNorm, optionally adding the residual stream first:
+
+        weight * x / sqrt(mean(x ** 2 over the last dim) + eps)
 
     Returns normed x, or (normed x, new residual) when residual is given.
-    The sum and the statistics are taken as Hugging Face's models take them:
-    the add in the activations' dtype, the mean of squares in float32.
+    F.rms_norm computes exactly that, with the statistics in float32 as
+    Hugging Face's models take them. Written out op by op (cast, square, mean,
+    add, rsqrt, multiply, cast back, multiply) it is eight kernel launches on a
+    GPU; F.rms_norm is one, and eagerly a decode step waits on its launches
+    (lesson 4). The residual add stays in the activations' dtype.
     """
     if residual is not None:
         x = x + residual
         residual = x
-    orig_dtype = x.dtype
-    xf = x.float()
-    xf = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)
-    out = weight * xf.to(orig_dtype)
+    out = F.rms_norm(x, (x.shape[-1],), weight, eps)
     return out if residual is None else (out, residual)
 
 
@@ -203,29 +209,29 @@ def silu_and_mul_ref(x):
     return F.silu(gate) * up
 
 
-def rotary_angles(positions, cos_sin_cache):
-    """(cos, sin) [N, 1, D] float32 for rotating whole heads: [cos | cos] and [-sin | sin].
+def rotary_angles(positions, cos_sin_cache, dtype):
+    """(cos, sin) [N, 1, D] in `dtype` for rotating whole heads: [cos | cos] and [-sin | sin].
 
     The same in every layer of a step (the layers share one cos_sin_cache), so
     rotary_ref asks for it through per_step.
     """
-    cos, sin = cos_sin_cache[positions].float().chunk(2, dim=-1)  # [N, D/2] each
+    cos, sin = cos_sin_cache[positions].to(dtype).chunk(2, dim=-1)  # [N, D/2] each
     return torch.cat((cos, cos), dim=-1)[:, None], torch.cat((-sin, sin), dim=-1)[:, None]
 
 
 def rotary_ref(positions, q, k, cos_sin_cache):
-    """Rotary embedding, "rotate half" (NeoX) layout, in float32.
+    """Rotary embedding, "rotate half" (NeoX) layout, in q's and k's own dtype.
 
     positions: [N]; q: [N, H, D]; k: [N, Hkv, D];
-    cos_sin_cache: [max_positions, D] holding [cos | sin] of the D/2 frequencies.
+    cos_sin_cache: [max_positions, D] holding [cos | sin] of the D/2 frequencies
+    (float32; cast to q's dtype once per step, as Hugging Face's models do).
     With x = [x1 | x2]: [x1 * cos - x2 * sin | x2 * cos + x1 * sin], written as
     x * [cos | cos] + [x2 | x1] * [-sin | sin], where [x2 | x1] is x rolled by D/2.
     """
-    cos, sin = per_step(rotary_angles, positions, cos_sin_cache)
+    cos, sin = per_step(rotary_angles, positions, cos_sin_cache, q.dtype)
 
     def rotate(x):
-        xf = x.float()
-        return (xf * cos + xf.roll(x.shape[-1] // 2, dims=-1) * sin).to(x.dtype)
+        return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
 
     return rotate(q), rotate(k)
 

@@ -35,8 +35,8 @@ def rotary(positions, q, k, cos_sin_cache):
     positions: [N] ints; q: [N, H, D]; k: [N, Hkv, D];
     cos_sin_cache: [max_positions, D] = [cos | sin] of the D/2 angles of each position.
     Split each head in halves x1 = x[..., :D/2], x2 = x[..., D/2:] and return
-    cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin) for q and for k, computed
-    in float32 and returned in their own dtype: (q_rotated, k_rotated).
+    cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin) for q and for k, with cos
+    and sin cast to their dtype (as Hugging Face's models do): (q_rotated, k_rotated).
     """
     # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 01, step 2: rotary() is yours to write "
@@ -61,8 +61,8 @@ def attention(q, k, v, q_lens, k_lens, scale):
 
     q: [B, Lq, H, D]; k, v: [B, Lk, Hkv, D]; q_lens, k_lens: [B]; scale: a float.
     Query head h uses KV head h // (H // Hkv). Scores q.k * scale, masked
-    with causal_mask() to -inf, softmax over the keys, weighted sum of v;
-    all in float32, returned in q's dtype: [B, Lq, H, D].
+    with causal_mask() to -inf, softmax over the keys (in float32), weighted
+    sum of v; returned in q's dtype: [B, Lq, H, D].
     Keys and values past k_lens[b] may hold anything, NaN included: a zero
     weight does not cancel a NaN (0 * NaN = NaN), so zero those values first.
     """
