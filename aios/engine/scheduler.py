@@ -9,6 +9,10 @@ slowest member.
 When the cache runs out of blocks during decode, the newest running sequence
 is preempted: its blocks are freed and it goes back to the front of the queue
 to be recomputed later. Nothing is lost; it only costs recomputation.
+
+With scheduling="static" (lesson 7) a batch forms first, over as many prefill
+steps as the token budget needs, until its seats are full or the queue is
+empty; then it decodes, and nobody joins it until all of it has finished.
 """
 from collections import deque
 
@@ -28,6 +32,7 @@ class Scheduler:
         self.waiting: deque[Sequence] = deque()
         self.running: deque[Sequence] = deque()
         self.num_preemptions = 0
+        self.batch_decoding = False     # static batching: the running batch has begun to decode
 
     def is_finished(self) -> bool:
         return not self.waiting and not self.running
@@ -37,15 +42,18 @@ class Scheduler:
 
     def schedule(self) -> tuple[list[Sequence], bool]:
         """-> (sequences to run this step, is_prefill)."""
+        if not self.running:
+            self.batch_decoding = False   # the last batch is done: the next one forms
         scheduled = self._schedule_prefill()
         if scheduled:
             return scheduled, True
+        self.batch_decoding = True
         return self._schedule_decode(), False
 
     def _schedule_prefill(self) -> list[Sequence]:
         scheduled, num_tokens = [], 0
-        if self.static and self.running:
-            return []  # static batching: nobody joins until the whole batch is done
+        if self.static and self.batch_decoding:
+            return []  # static batching: nobody joins a batch that has begun to decode
         while self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             if num_tokens + len(seq) > self.max_num_batched_tokens:

@@ -15,6 +15,7 @@ engine's Scheduler, and inside them call each other by the engine's names
     self.max_num_seqs                sequences in one step at most
     self.max_num_batched_tokens      prompt tokens in one prefill step at most
     self.static                      True with scheduling="static" (lesson 7)
+    self.batch_decoding              (static) the running batch has begun to decode
     self.num_preemptions             a counter, for the benchmarks
     seq.status                       SequenceStatus.WAITING / RUNNING / FINISHED
 
@@ -27,8 +28,10 @@ from aios.engine.sequence import Sequence, SequenceStatus
 def schedule(self) -> tuple[list[Sequence], bool]:
     """Step 1. This step's sequences, and whether it is a prefill.
 
-    Prefill first: if self._schedule_prefill() admits anyone, run them
-    -> (admitted, True). Otherwise -> (self._schedule_decode(), False).
+    When nobody is running, set self.batch_decoding = False (a static batch
+    forms anew). Prefill first: if self._schedule_prefill() admits anyone, run
+    them -> (admitted, True). Otherwise set self.batch_decoding = True and
+    -> (self._schedule_decode(), False).
     """
     # TODO: your code here, in place of this raise.
     raise NotImplementedError("lesson 08, step 1: schedule() is yours to write "
@@ -38,7 +41,8 @@ def schedule(self) -> tuple[list[Sequence], bool]:
 def schedule_prefill(self) -> list[Sequence]:
     """Step 2. Admit: move waiting sequences, oldest first, to running.
 
-    With self.static, admit nobody while anyone runs (lesson 7's batches).
+    With self.static, admit nobody once self.batch_decoding (lesson 7's
+    batches: one forms over as many prefills as it needs, then runs to its end).
     Stop at the first sequence that does not fit: len(self.running) reaches
     self.max_num_seqs, or the prompt tokens admitted so far plus len(seq)
     exceed self.max_num_batched_tokens, or not self.block_manager.can_allocate(seq).

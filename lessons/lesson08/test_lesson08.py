@@ -72,9 +72,28 @@ def test_a_static_batch_admits_nobody_while_it_runs(make_scheduler):
     scheduler = make_scheduler(num_blocks=50, scheduling="static", max_num_seqs=8)
     [a] = _add(scheduler, 5)
     assert scheduler.schedule() == ([a], True)
+    _grow([a])
+    assert scheduler.schedule() == ([a], False)               # the batch has begun to decode
     [b] = _add(scheduler, 5)
     _grow([a])
     assert scheduler.schedule() == ([a], False), "b waits for the batch to end"
+    scheduler.finish(a, "length")
+    assert scheduler.schedule() == ([b], True), "then the next batch forms"
+
+
+def test_a_static_batch_fills_its_seats_over_several_prefills(make_scheduler):
+    # The token budget admits one 200-token prompt per prefill: the batch still
+    # forms with all three before it decodes, and then admits nobody.
+    scheduler = make_scheduler(num_blocks=60, scheduling="static", max_num_seqs=3,
+                               max_num_batched_tokens=256)
+    a, b, c, d = _add(scheduler, 200, 200, 200, 200)
+    assert scheduler.schedule() == ([a], True)
+    assert scheduler.schedule() == ([b], True)
+    assert scheduler.schedule() == ([c], True)                # the seats are full
+    assert scheduler.schedule() == ([a, b, c], False)
+    _grow([a, b, c])
+    scheduler.finish(a, "length")
+    assert scheduler.schedule() == ([b, c], False), "d waits for the whole batch, not a seat"
 
 
 # ------------------------------------------------------- steps 3 and 4 ---
