@@ -14,10 +14,11 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from aios.course.report import save_chart
-from aios.course.stages import LESSONS
+from aios.course.stages import LESSONS, TARGET_RATIO
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- course-table:start -->", "<!-- course-table:end -->"
@@ -53,6 +54,9 @@ def measured_cell(result: dict | None) -> str:
         cell = f"{result['tok_s']:,.1f} tok/s"
         if result.get("ratio"):
             cell += f", {result['ratio']:.2f}x lesson {result['previous_stage']}"
+            target = TARGET_RATIO.get(result["lesson"])
+            if target and on_gpu(result):
+                cell += f" (target ≥ {target:g}x: {'met' if result['ratio'] >= target else '**missed**'})"
         before = result.get("previous_run") or {}
         if result["lesson"] == 6 and before.get("kv_peak_mib") and result["run"].get("kv_peak_mib"):
             cell += (f"; KV held at the peak: {result['run']['kv_peak_mib']:.1f} MiB vs "
@@ -80,7 +84,8 @@ def device_cell(result: dict | None) -> str:
         return ""
     if result.get("device") == "cpu" and result.get("tp_measured_on"):   # lesson 14 without 2 GPUs
         return result["tp_measured_on"]
-    return result.get("device_name") or result["device"]
+    name = result.get("device_name") or result["device"]
+    return f"2x {name}" if result.get("tp_measured_on", "").startswith("2 GPUs") else name
 
 
 def engine_row(result: dict | None) -> str:
@@ -106,10 +111,31 @@ def make_table(results: dict[int, dict], engine: dict | None = None) -> str:
         rows.append(f"| {lesson.number} | {lesson.title} | {lesson.promise} | {measured_cell(result)} "
                     f"| {device_cell(result)} | {command} |")
     rows.append(engine_row(engine))
-    models = sorted({r["model"] for r in [*results.values(), engine] if on_gpu(r)})
-    note = (f"\nMeasured on a GPU with {', '.join(models)}." if models else
-            "\nNo lesson has been measured on a GPU yet.")
-    return "\n".join(rows) + "\n" + note + " `lessons/run_all.sh cuda` measures them all.\n"
+    gpu_runs = [r for r in [*results.values(), engine] if on_gpu(r)]
+    if not gpu_runs:
+        return "\n".join(rows) + "\n\nNo lesson has been measured on a GPU yet.\n"
+    model = Counter(r["model"] for r in gpu_runs).most_common(1)[0][0]
+    note = f"\nMeasured on a GPU with {model}"
+    earlier = [n for n, r in results.items() if on_gpu(r) and r["model"] != model]
+    if earlier:
+        note += (f", except lesson{'s' * (len(earlier) > 1)} {', '.join(map(str, earlier))}: an earlier run "
+                 f"with {results[earlier[0]]['model']} ({results[earlier[0]]['date']})")
+    return "\n".join(rows) + "\n" + note + ". `lessons/run_all.sh cuda` measures them all." + climb(results, engine) + "\n"
+
+
+def climb(results: dict[int, dict], engine: dict | None) -> str:
+    """The whole climb on one workload: lesson 3 to lesson 12 (and lesson 13's engine), beside the promise."""
+    first, last = results.get(3), results.get(12)
+    if not (on_gpu(first) and on_gpu(last) and first["model"] == last["model"]):
+        return ""
+    promised = LESSONS[12].promised_tok_s / LESSONS[3].promised_tok_s
+    text = (f"\n\nThe climb, lesson 3 to lesson 12 on the same workload: {first['tok_s']:,.1f} to "
+            f"{last['tok_s']:,.1f} tok/s, **{last['tok_s'] / first['tok_s']:,.0f}x** (the course promises "
+            f"~{promised:,.0f}x: ~{LESSONS[3].promised_tok_s:g} to ~{LESSONS[12].promised_tok_s:,.0f} tok/s)")
+    if on_gpu(engine) and engine["model"] == first["model"] and engine.get("previous_tok_s"):
+        text += (f"; lesson 13's engine on the same requests, in the engine row's run: "
+                 f"{engine['previous_tok_s']:,.1f} tok/s, {engine['previous_tok_s'] / first['tok_s']:,.0f}x")
+    return text + "."
 
 
 def draw_chart(results: dict[int, dict], path: Path) -> None:

@@ -25,7 +25,6 @@ When a piece is still a TODO stub, the run stops at once with that stub's one
 line (exit code 1). The printed table and the results dict: report.py.
 """
 import argparse
-import dataclasses
 import gc
 import sys
 import time
@@ -41,67 +40,10 @@ from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
 from aios.course.sweep import context_sweep, draw_sweep
-from aios.course.stages import LESSONS, MAX_BATCH, stage_options, workload_sampling
+from aios.course.stages import LESSONS, stage_options, workload_sampling
+from aios.course.workload import WORKLOADS, Workload, build_requests, shared_prefix_workload
 from aios.utils.compile_watch import TritonCompiles
 from aios.utils.launch_count import count_decode_step
-
-
-# ---------------------------------------------------------------- workload --
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    num_requests: int
-    input_lens: tuple[int, int]     # prompt tokens, min and max
-    output_lens: tuple[int, int]    # generated tokens, min and max
-    # A stage that serves one request at a time runs only the first few (8 at
-    # least, so that a few long or short ones do not decide its tokens/s).
-    one_at_a_time: int
-    # Lesson 13 on: every prompt starts with the same shared_prefix tokens
-    # (a system prompt), then its own input_lens tokens.
-    shared_prefix: int = 0
-
-
-WORKLOADS = {
-    "cuda": Workload("gpu", 128, (512, 1536), (64, 256), one_at_a_time=8),
-    "cpu": Workload("cpu", 16, (16, 64), (8, 64), one_at_a_time=8),
-    "tiny": Workload("tiny", 2, (8, 16), (4, 6), one_at_a_time=1),
-}
-# Lesson 13's workload, per workload: every prompt starts with the same
-# shared_prefix tokens (whole 16-token blocks), and there are no more requests
-# than seats (stages.MAX_BATCH), so that each is scheduled as it arrives: its
-# time to first token is its prefill, which the prefix cache shortens, not
-# the time it waited for a seat, which the cache cannot.
-SHARED_PREFIX = {"gpu": 1024, "cpu": 96, "tiny": 32}
-
-
-def shared_prefix_workload(workload: Workload, device: str) -> Workload:
-    seats = MAX_BATCH[device]
-    return dataclasses.replace(workload, name=workload.name + "+shared-prefix",
-                               num_requests=min(workload.num_requests, seats),
-                               shared_prefix=SHARED_PREFIX[workload.name])
-
-
-def build_requests(workload: Workload, vocab_size: int, seed: int = 0,
-                   sampling: dict | None = None) -> list[tuple[list[int], SamplingParams]]:
-    """Random prompts (the text does not change the speed), exact output lengths.
-
-    sampling: SamplingParams options (stages.workload_sampling); greedy when None.
-    Sampled requests get seeds 0, 1, 2, ...: the same tokens at every run.
-    """
-    g = torch.Generator().manual_seed(seed)
-
-    def draw(bounds: tuple[int, int]) -> int:
-        return int(torch.randint(bounds[0], bounds[1] + 1, (), generator=g))
-
-    requests = []
-    sampling = sampling or dict(temperature=0.0)
-    shared = torch.randint(0, vocab_size, (workload.shared_prefix,), generator=g).tolist()
-    for i in range(workload.num_requests):
-        prompt = shared + torch.randint(0, vocab_size, (draw(workload.input_lens),), generator=g).tolist()
-        params = SamplingParams(**sampling, max_tokens=draw(workload.output_lens), ignore_eos=True,
-                                seed=None if sampling["temperature"] == 0 else i)
-        requests.append((prompt, params))
-    return requests
 
 
 # ------------------------------------------------------------------- a run --
@@ -129,6 +71,9 @@ class StageRun:
     launches: dict = field(default_factory=dict)
     token_ids: list = field(repr=False, default_factory=list)
     compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
+    # What the CUDA caching allocator did inside the timing (torch.cuda.memory_stats deltas):
+    # cudaMalloc calls, and retries (a failed allocation, cached blocks freed, tried again)
+    allocator: dict = field(default_factory=dict)
 
     @property
     def tok_s(self) -> float:
@@ -174,6 +119,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
         _sync(device)
+        memory_before = _allocator_counts(device)
         start = time.perf_counter()
         with TritonCompiles() as compiles:
             seqs = [llm.add_request(prompt, params) for prompt, params in requests]
@@ -184,6 +130,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
                     decode_sizes.append(len(stepped))
             _sync(device)
         seconds = time.perf_counter() - start
+        allocator = {k: v - memory_before[k] for k, v in _allocator_counts(device).items()}
         if compiles.names:   # the run's time includes compiling these: say so
             print(f"note: {compiles.summary()}", flush=True)
     kv_peak = kv_mean = None
@@ -198,11 +145,18 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
                    kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
                    blocks.num_prefix_hit_tokens - hits_before, _mean(ttft), max(ttft), _p90(ttft),
                    _mean(ttft_scheduled), _p90(ttft_scheduled), launches,
-                   [s.completion_token_ids for s in seqs], compiles.names)
+                   [s.completion_token_ids for s in seqs], compiles.names, allocator)
     llm.close()
     del llm, blocks
     _free_memory()
     return run
+
+
+def _allocator_counts(device: str) -> dict:
+    if device != "cuda":
+        return {}
+    stats = torch.cuda.memory_stats()
+    return {k: stats.get(k, 0) for k in ("num_device_alloc", "num_alloc_retries")}
 
 
 def _mean(xs: list[float]) -> float:
@@ -222,6 +176,8 @@ def parse_args(lesson: int, argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--tiny", action="store_true", help="a tiny workload: seconds (CI)")
     p.add_argument("--json", metavar="PATH", help="write the results to PATH as JSON")
+    p.add_argument("--previous-first", action="store_true",
+                   help="measure the lesson before first, then this lesson (default: this lesson first)")
     return p.parse_args(argv)
 
 
@@ -293,13 +249,23 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
         workload = shared_prefix_workload(workload, device)
-    runs = [run_stage(lesson, model, device, workload, replacements,
-                      "solution" if args.solution else "yours")]
-    if lesson - 1 >= 3:
-        runs.append(run_stage(lesson - 1, model, device, workload, {}, "engine"))
+    def this_lesson():
+        return run_stage(lesson, model, device, workload, replacements, "solution" if args.solution else "yours")
+
+    def the_lesson_before():
+        return run_stage(lesson - 1, model, device, workload, {}, "engine")
+
+    if lesson - 1 < 3:
+        runs = [this_lesson()]
+    elif args.previous_first:   # the other order: is the first engine a process builds slower?
+        before = the_lesson_before()
+        runs = [this_lesson(), before]
+    else:
+        runs = [this_lesson(), the_lesson_before()]
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)
+    results["measured_first"] = "the lesson before" if args.previous_first else "this lesson"
     if lesson == 4:   # and what the cache buys as the context grows
         print("\ndecode speed against context length, one request (aios/course/sweep.py):", flush=True)
         sweep = context_sweep(model, device, workload.name, replacements)

@@ -18,7 +18,8 @@ import torch
 from aios.course.stages import LESSONS, workload_sampling
 
 if TYPE_CHECKING:   # only for the annotations: measure.py imports this file
-    from aios.course.measure import StageRun, Workload
+    from aios.course.measure import StageRun
+    from aios.course.workload import Workload
 
 
 def run_header(device: str, model: str | None) -> dict:
@@ -98,7 +99,8 @@ def _sampling_words(lesson: int) -> str:
 def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
             "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s",
-            "ttft_p90_s", "ttft_scheduled_mean_s", "ttft_scheduled_p90_s", "launches", "compiled_in_run")
+            "ttft_p90_s", "ttft_scheduled_mean_s", "ttft_scheduled_p90_s", "launches", "compiled_in_run",
+            "allocator")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 

@@ -37,6 +37,12 @@ LESSONS = {lesson.number: lesson for lesson in [
     Lesson(15, "Serving", "an OpenAI-compatible server", None, "streaming"),
 ]}
 
+# What each lesson must buy on a GPU, as a ratio of output tokens/s to the lesson
+# before it on the same workload (lesson 14: on two GPUs). Paging (6) buys memory,
+# not speed, and sampling (12) buys quality: "no more than a few percent slower".
+TARGET_RATIO = {4: 2.0, 5: 0.97, 6: 0.97, 7: 10.0, 8: 1.3, 9: 1.1, 10: 1.1, 11: 1.1,
+                12: 0.95, 13: 1.0, 14: 1.6}
+
 # Prompt + output tokens at most, in every stage. A power of two, so that
 # lesson 5's one block can be a whole context (block_size is a power of two).
 MAX_MODEL_LEN = {"cpu": 256, "cuda": 4096}

@@ -20,7 +20,7 @@ from aios.course.plugin import plugged
 from aios.course.report import save_chart
 from aios.course.stages import stage_options
 
-# Context lengths swept and decode steps timed at each, per workload (measure.WORKLOADS).
+# Context lengths swept and decode steps timed at each, per workload (workload.WORKLOADS).
 SWEEPS = {"gpu": ((128, 256, 512, 1024, 2048, 4096), 16),
           "cpu": ((64, 128, 256, 512), 4),
           "tiny": ((16, 32), 2)}

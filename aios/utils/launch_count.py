@@ -32,6 +32,9 @@ _NO_KERNEL = {aten.empty.memory_format, aten.empty_strided.default, aten.empty_l
               aten.detach.default, aten.lift_fresh.default, aten.sym_size.int, aten.sym_numel.default,
               aten.sym_stride.int, aten.sym_storage_offset.default, aten.is_nonzero.default,
               aten._unsafe_view.default, aten.detach_.default}
+# Composite ops that PyTorch runs as one fused kernel on a GPU (F.rms_norm there is
+# _fused_rms_norm), though they decompose on a CPU and under this mode: counted as one.
+_FUSED_ON_GPU = {aten.rms_norm.default}
 # Ops whose result the host must wait for (a device -> host copy, or a size known only there).
 _SYNCS = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default}
 
@@ -75,6 +78,10 @@ class LaunchCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func in _FUSED_ON_GPU:
+            self.ops[func.__name__] += 1
+            self.module_launches += self._in_module > 0
+            return func(*args, **kwargs)
         if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):
             with self:   # einsum -> permutes, copies, bmm: count those, through this mode again
                 out = func.decompose(*args, **kwargs)
