@@ -7,7 +7,7 @@
 #
 #   A="1 2 3 4 5 6" B="7 8 9 10 11 12 13 engine" bash benchmarks/course_suite.sh
 #   TP=1 A="" B="15" bash benchmarks/course_suite.sh      # lesson 14 on both GPUs first, then B
-#   FLAGS=--previous-first A="5 6" B="" bash ...          # the other order (the order effect)
+#   A="5" B="5" FLAGS_B=--previous-first bash ...         # both orders side by side (the order effect)
 #
 # Results (JSON, the sweep PNG, logs) go to $RES and after each lesson into
 # $OUT/course.tgz; copy the JSON into lessons/results/ and run lessons/make_table.py.
@@ -23,16 +23,16 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$RES/gpu.txt"
 cores=$(nproc); half=$(( cores / 2 ))
 pack() { tar czf "$OUT/course.tgz.tmp" -C "$RES" . && mv "$OUT/course.tgz.tmp" "$OUT/course.tgz"; }
-one() {   # one GPU index (or "all"), log name, lesson
-  local gpu=$1 log=$2 n=$3 cpus
+one() {   # one GPU index (or "all"), log name, lesson, flags for the run scripts
+  local gpu=$1 log=$2 n=$3 flags=${4:-} cpus
   cpus=$([ "$gpu" = 1 ] && echo "$half-$(( cores - 1 ))" || echo "0-$(( half - 1 ))")
   [ "$gpu" = all ] && cpus="0-$(( cores - 1 ))"
   ( [ "$gpu" != all ] && export CUDA_VISIBLE_DEVICES=$gpu
-    RESULTS=$RES LESSONS="$n" taskset -c "$cpus" bash lessons/run_all.sh cuda ${FLAGS:-} ) 2>&1 \
+    RESULTS=$RES LESSONS="$n" taskset -c "$cpus" bash lessons/run_all.sh cuda $flags ) 2>&1 \
     | grep --line-buffered -v "^Generating" >> "$OUT/$log.log"
   pack
 }
 [ "${TP:-0}" = 1 ] && one all l14 14
-( for n in ${A-1 2 3 4 5 6}; do one 0 a "$n"; done ) &
-( for n in ${B-7 8 9 10 11 12 13 engine 15}; do one 1 b "$n"; done ) &
+( for n in ${A-1 2 3 4 5 6}; do one 0 a "$n" "${FLAGS_A:-}"; done ) &
+( for n in ${B-7 8 9 10 11 12 13 engine 15}; do one 1 b "$n" "${FLAGS_B:-}"; done ) &
 wait
