@@ -9,7 +9,8 @@
 #   TP=1 A="" B="15" bash benchmarks/course_suite.sh      # lesson 14 on both GPUs first, then B
 #   A="5" B="5" FLAGS_B=--previous-first bash ...         # both orders side by side (the order effect)
 #
-# Results (JSON, the sweep PNG, logs) go to $RES and after each lesson into
+# Results (JSON and the sweep PNG in $RES/a, $RES/b, $RES/l14 by stream) and logs go,
+# after each lesson, into
 # $OUT/course.tgz; copy the JSON into lessons/results/ and run lessons/make_table.py.
 set -u
 OUT=${OUT:-/tmp/aios-course-out}
@@ -28,7 +29,7 @@ one() {   # one GPU index (or "all"), log name, lesson, flags for the run script
   cpus=$([ "$gpu" = 1 ] && echo "$half-$(( cores - 1 ))" || echo "0-$(( half - 1 ))")
   [ "$gpu" = all ] && cpus="0-$(( cores - 1 ))"
   ( [ "$gpu" != all ] && export CUDA_VISIBLE_DEVICES=$gpu
-    RESULTS=$RES LESSONS="$n" taskset -c "$cpus" bash lessons/run_all.sh cuda $flags ) 2>&1 \
+    RESULTS=$RES/$log LESSONS="$n" taskset -c "$cpus" bash lessons/run_all.sh cuda $flags ) 2>&1 \
     | grep --line-buffered -v "^Generating" >> "$OUT/$log.log"
   pack
 }
