@@ -9,9 +9,9 @@
 #   TP=1 A="" B="15" bash benchmarks/course_suite.sh      # lesson 14 on both GPUs first, then B
 #   A="5" B="5" FLAGS_B=--previous-first bash ...         # both orders side by side (the order effect)
 #
-# Results (JSON and the sweep PNG in $RES/a, $RES/b, $RES/l14 by stream) and logs go,
-# after each lesson, into
-# $OUT/course.tgz; copy the JSON into lessons/results/ and run lessons/make_table.py.
+# Results (JSON and the sweep PNG, in $RES/a, $RES/b and $RES/l14 by stream) go into
+# $OUT/course.tgz after each lesson, logs to $OUT/{a,b,l14}.log; copy the JSON into
+# lessons/results/ and run lessons/make_table.py.
 set -u
 OUT=${OUT:-/tmp/aios-course-out}
 RES=${RES:-/tmp/aios-course}
