@@ -6,6 +6,7 @@
         --model PATH    another model (default: SmolLM2-135M on a CPU, random:Qwen3-8B on a GPU)
         --device D      cpu or cuda (default: cuda when there is one)
         --json PATH     also write the results as JSON (lessons/make_table.py reads them)
+        --previous-first   measure the lesson before first (default: this lesson first)
 
 Lessons 3 on run the course workload twice in one process: in lesson N's
 engine with your pieces plugged in, then in lesson N-1's engine with the

@@ -2,7 +2,7 @@
 
     python lessons/lesson14/run_lesson14.py              # your lessons/lesson14/tensor_parallel.py
     python lessons/lesson14/run_lesson14.py --solution   # the reference: solutions/lesson14/
-    flags: --tiny (seconds), --model PATH, --device cpu|cuda, --json PATH
+    flags: --tiny (seconds), --model PATH, --device cpu|cuda, --json PATH, --previous-first
 
 What it runs: first your four pieces in two processes joined by gloo (the
 lesson's checks: aios/course/parallel.py), printing each one's largest error
