@@ -72,8 +72,8 @@ class StageRun:
     launches: dict = field(default_factory=dict)
     token_ids: list = field(repr=False, default_factory=list)
     compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
-    # What the CUDA caching allocator did inside the timing (torch.cuda.memory_stats deltas):
-    # cudaMalloc calls, and retries (a failed allocation, cached blocks freed, tried again)
+    # What paused the host inside the timing (_allocator_counts deltas): cudaMalloc calls,
+    # allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
     allocator: dict = field(default_factory=dict)
 
     @property
@@ -154,10 +154,13 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
 
 
 def _allocator_counts(device: str) -> dict:
-    if device != "cuda":
-        return {}
-    stats = torch.cuda.memory_stats()
-    return {k: stats.get(k, 0) for k in ("num_device_alloc", "num_alloc_retries")}
+    """Counters whose growth inside a timing says the host paused: the CUDA caching
+    allocator's cudaMalloc calls and retries, and Python's garbage collections."""
+    counts = {"gc_collections": sum(generation["collections"] for generation in gc.get_stats())}
+    if device == "cuda":
+        stats = torch.cuda.memory_stats()
+        counts.update({k: stats.get(k, 0) for k in ("num_device_alloc", "num_alloc_retries")})
+    return counts
 
 
 def _mean(xs: list[float]) -> float:

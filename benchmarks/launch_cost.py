@@ -1,0 +1,86 @@
+"""What one launch costs the host, op by op: why an eager decode step is bound by its launches.
+
+    python benchmarks/launch_cost.py --json $OUT/launch_cost.json     # a GPU, ~20 s
+
+An eager decode step (lessons 3-10) launches its kernels one by one from
+Python, and at a small batch each kernel finishes long before the next is
+launched: the step costs the host's time per launch times the launches. This
+times each kind of launch a lesson's engine makes, on decode-sized tensors
+(one token of Qwen3-8B: hidden 4,096), as the wall time of N back-to-back calls
+divided by N (the GPU work of each is a few microseconds: the host is the
+limit). Rows: a bare aten op, F.rms_norm (one fused kernel), the RMSNorm
+written out (eight ops), F.linear through cuBLAS at 1 and 32 rows, and the
+Triton kernels lesson 10 brings (RMSNorm + residual, SiLU-and-mul, the skinny
+GEMM). BENCHMARKS.md, "The course on GPUs", asks this question of lesson 10.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+
+def per_call_us(fn, calls: int) -> float:
+    for _ in range(50):   # compile, warm the caches
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def rms_norm_written_out(x, w, eps=1e-6):
+    xf = x.float()
+    return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def cases(hidden: int = 4096, inter: int = 12288) -> dict:
+    from aios.kernels.rms_norm import rms_norm
+    from aios.kernels.silu_and_mul import silu_and_mul
+    from aios.kernels.skinny_gemm import skinny_gemm
+    dev, bf16 = "cuda", torch.bfloat16
+    x = torch.randn(1, hidden, device=dev, dtype=bf16)
+    res = torch.randn_like(x)
+    w = torch.randn(hidden, device=dev, dtype=bf16)
+    gate_up = torch.randn(1, 2 * inter, device=dev, dtype=bf16)
+    w_o = torch.randn(hidden, hidden, device=dev, dtype=bf16) / hidden ** 0.5
+    x32 = torch.randn(32, hidden, device=dev, dtype=bf16)
+    return {
+        "aten mul (x * w)": lambda: x * w,
+        "F.rms_norm (one kernel)": lambda: F.rms_norm(x, (hidden,), w, 1e-6),
+        "RMSNorm written out (8 ops)": lambda: rms_norm_written_out(x, w),
+        "F.linear 1 row (cuBLAS)": lambda: F.linear(x, w_o),
+        "F.linear 32 rows (cuBLAS)": lambda: F.linear(x32, w_o),
+        "Triton rms_norm + residual": lambda: rms_norm(x, w, 1e-6, res),
+        "Triton silu_and_mul": lambda: silu_and_mul(gate_up),
+        "Triton skinny GEMM 1 row": lambda: skinny_gemm(x, w_o),
+        "Triton skinny GEMM 32 rows": lambda: skinny_gemm(x32, w_o),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("launch_cost.py measures GPU launches: it needs a CUDA device")
+    rows = {}
+    print(f"{'launch':<32}{'host µs per call':>18}")
+    for name, fn in cases().items():
+        rows[name] = per_call_us(fn, args.calls)
+        print(f"{name:<32}{rows[name]:>18.1f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(device=torch.cuda.get_device_name(),
+                                                   torch=torch.__version__, us_per_call=rows), indent=2))
+
+
+if __name__ == "__main__":
+    main()
