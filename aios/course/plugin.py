@@ -86,7 +86,7 @@ PLUG_POINTS: dict[int, dict[str, str]] = {
     # Plugged into the server's own process (aios/course/serve.py); _stream calls sse by
     # its module's name.
     15: {"sse": "aios.server.api.sse",
-         "stream_choice": "aios.server.api.Call.stream_choice",
+         "stream_choice": "aios.server.call.Call.stream_choice",
          "stream": "aios.server.api.Routes._stream"},
 }
 

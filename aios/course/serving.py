@@ -18,7 +18,7 @@ def probe(module) -> None:
     import asyncio
     from types import SimpleNamespace
 
-    from aios.server.api import Call
+    from aios.server.call import Call
     from aios.server.async_engine import Delta
 
     async def events():

@@ -4,7 +4,7 @@ An OpenAI-compatible server streams each request's text as it is generated:
 server-sent events (SSE), one `data: {...}` line (and a blank line) per chunk,
 ending with `data: [DONE]`. README.md ("The exercise") walks through the
 three pieces. While your code runs they replace the engine's own
-(aios/server/api.py), in the server process that aios/course/serve.py starts:
+(aios/server/api.py, call.py), in the server process that aios/course/serve.py starts:
 
     Delta                 .index (the choice), .text (new text), .num_tokens,
                           .finish_reason (None while running; "stop", "length", "abort", "error")

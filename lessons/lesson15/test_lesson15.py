@@ -12,7 +12,8 @@ import pytest
 from aios.course import load_exercise
 from aios.course.exercise import use_solutions
 from aios.course.serving import launch, stop
-from aios.server.api import Call, Routes
+from aios.server.api import Routes
+from aios.server.call import Call
 from aios.server.async_engine import Delta
 
 streaming = load_exercise(15, "streaming")
