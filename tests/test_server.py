@@ -386,7 +386,8 @@ def test_sigterm_stops_gracefully(tiny_server):
 
 # ------------------------------------------------- in-process, no HTTP ---
 def test_engine_thread_failure_fails_requests_instead_of_hanging(default_llm, monkeypatch):
-    from aios.server.async_engine import AsyncEngine, RequestHandle
+    from aios.server.async_engine import AsyncEngine
+    from aios.server.handle import RequestHandle
     from aios.server.protocol import APIError
 
     def broken_step():

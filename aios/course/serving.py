@@ -19,7 +19,7 @@ def probe(module) -> None:
     from types import SimpleNamespace
 
     from aios.server.call import Call
-    from aios.server.async_engine import Delta
+    from aios.server.handle import Delta
 
     async def events():
         out = asyncio.Queue()

@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aios.server.async_engine import AsyncEngine, RequestHandle
+from aios.server.async_engine import AsyncEngine
 from aios.server.call import Call, EventStream
+from aios.server.handle import RequestHandle
 from aios.server.protocol import (APIError, ChatCompletionRequest, CompletionRequest, chat_delta,
                                   envelope, model_list, new_id, validation_error)
 

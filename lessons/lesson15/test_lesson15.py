@@ -14,7 +14,7 @@ from aios.course.exercise import use_solutions
 from aios.course.serving import launch, stop
 from aios.server.api import Routes
 from aios.server.call import Call
-from aios.server.async_engine import Delta
+from aios.server.handle import Delta
 
 streaming = load_exercise(15, "streaming")
 DELTAS = [Delta(0, "Hello", 1, None), Delta(1, "Hi", 1, None), Delta(0, "", 2, None),
