@@ -33,12 +33,15 @@ def main():
     p.add_argument("--workloads", default="nano,table")
     p.add_argument("--profile-batches", default="32,256", help="empty: no profile")
     p.add_argument("--no-async-scheduling", action="store_true")
+    p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
     p.add_argument("--out", default=".")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     options = {"async_scheduling": False} if args.no_async_scheduling else {}
+    if args.max_num_seqs:
+        options["max_num_seqs"] = args.max_num_seqs
     tag = f"tp{args.tp}" + ("-sync" if args.no_async_scheduling else "")
     with LLM(args.model, tensor_parallel_size=args.tp, **options) as llm:
         print(f"engine built in {time.perf_counter() - start:.1f} s (TP={args.tp}, "

@@ -48,11 +48,24 @@ class Workload:
         return prompts, params
 
 
+def course_workload() -> Workload:
+    """The course's GPU workload, sampled as from lesson 12 (aios/course/): with
+    `--max-num-seqs 32` it is lesson 13's engine without the shared prefix, and with
+    `--tp 2` lesson 14's, so the course's TP=2 against TP=1 can be profiled here."""
+    from aios.course.stages import workload_sampling
+    from aios.course.workload import WORKLOADS as COURSE
+    course, sampling = COURSE["cuda"], workload_sampling(12)
+    return Workload("course", course.num_requests, *course.input_lens, *course.output_lens,
+                    temperature=sampling["temperature"], top_p=sampling["top_p"], top_k=sampling["top_k"])
+
+
 WORKLOADS = {
     # The course's performance table.
     "table": Workload("table", 32, 32, 1024, 64, 1024),
     # nano-vllm's benchmark: 256 requests, 100 to 1024 tokens in and out.
     "nano": Workload("nano", 256, 100, 1024, 100, 1024),
+    # The course's GPU workload from lesson 12 on (course_workload() below).
+    "course": course_workload(),
     # Finishes in seconds on a CPU.
     "small": Workload("small", 8, 16, 64, 16, 32),
 }
