@@ -74,6 +74,13 @@ for part in "$@"; do
       run skinny_tests python3 -m pytest -q tests/test_kernels.py -k skinny
       run skinny_bench python3 benchmarks/skinny_gemm.py --json "$RES/skinny_gemm.json"
       cp "$RES/skinny_gemm.json" "$OUT/" 2>/dev/null || true ;;
+    fused-merge)  # decode's split merge inside the split kernel (opt-in), its tests, then the engine both ways
+      run fused_merge_tests python3 -m pytest -q tests/test_kernels.py -k "fused_merge or decode"
+      for wl in table nano; do
+        run "$wl-merge-kernel" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-merge-kernel.json"
+        run "$wl-fused-merge" env AIOS_DECODE_FUSED_MERGE=1 python3 benchmark.py --model "$MODEL" \
+          --workload $wl --json "$RES/$wl-fused-merge.json"
+      done ;;
     skinny-e2e) # the engine with the skinny GEMM (default) and without it
       for wl in table nano; do
         run "$wl-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-skinny.json"

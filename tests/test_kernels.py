@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 
 from aios.backends.torch_backend import TorchBackend  # noqa: E402
 from aios.backends.triton_backend import TritonBackend  # noqa: E402
-from aios.kernels.decode_attention import decode_attention  # noqa: E402
+from aios.kernels.decode_attention import decode_attention, merge_counters  # noqa: E402
 from aios.kernels.prefill_attention import prefill_attention  # noqa: E402
 from aios.kernels.qk_norm_rotary import qk_norm_rotary  # noqa: E402
 from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E402
@@ -439,6 +439,26 @@ def test_decode_empty_sequence_gives_zeros(split_tokens):
     ref = decode_attention_ref(q, k_cache, v_cache, context_lens, table, 0.125, 40)
     assert torch.equal(out[[0, 2]], torch.zeros_like(out[[0, 2]]))
     check(out[[1, 3]], ref[[1, 3]], torch.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES[:2])
+@pytest.mark.parametrize("heads,kv_heads", [(4, 2), (8, 1)])
+def test_decode_fused_merge_matches_the_merge_kernel(heads, kv_heads, dtype):
+    """The last split to finish merges (one launch): the same output as the merge
+    kernel's, zeros for an empty sequence, and counters left at zero for the next launch."""
+    lens = [0, 1, 17, 100, 64, 33] if not CUDA else [0, 1, 17, 1000, 333, 4097]
+    table, num_blocks = paged_layout([max(n, 1) for n in lens], 16)
+    shape = (num_blocks, 16, kv_heads, 64)
+    k_cache, v_cache = randn(*shape, dtype=dtype), randn(*shape, dtype=dtype)
+    q = randn(len(lens), heads, 64, dtype=dtype)
+    context_lens = torch.tensor(lens, dtype=torch.int32, device=DEVICE)
+    split = {"split_tokens": 32 if not CUDA else 256, "block_n": 16 if not CUDA else None}
+    two_kernels = decode_attention(q, k_cache, v_cache, context_lens, table, 0.125, fused_merge=False, **split)
+    for _ in range(2):   # the second launch finds the counters zeroed by the first
+        fused = decode_attention(q, k_cache, v_cache, context_lens, table, 0.125, fused_merge=True, **split)
+        torch.testing.assert_close(fused, two_kernels, atol=1e-6, rtol=1e-5)
+    assert torch.equal(fused[0], torch.zeros_like(fused[0]))
+    assert int(merge_counters(q.device)[: len(lens) * kv_heads].abs().sum()) == 0
 
 
 @pytest.mark.skipif(not CUDA, reason="CUDA graphs need a GPU")

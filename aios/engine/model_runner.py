@@ -51,6 +51,10 @@ class ModelRunner:
         self.attention_layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         for layer in self.attention_layers:
             layer.backend = backend
+        if self.device.type == "cuda" and self.backend_name == "triton":
+            from aios.kernels.decode_attention import FUSED_MERGE, merge_counters
+            if FUSED_MERGE:
+                merge_counters(self.device)   # now, so that no CUDA graph owns them
         if self.device.type == "cuda" and self.backend_name != "torch" and config.fused_kernels:
             self._use_triton_layer_kernels()
         self.num_kv_blocks = self._allocate_kv_cache()

@@ -15,6 +15,11 @@ and keeping the GPU's memory system busy:
     split_tokens positions, attended in parallel; each split leaves a partial
     output (normalized) and its log-sum-exp, and a second small kernel merges
     them. With one split the first kernel writes the output directly.
+    With fused_merge (opt-in, AIOS_DECODE_FUSED_MERGE=1; not yet measured on a
+    GPU) there is no second kernel: each split takes a ticket from its (sequence,
+    KV head)'s counter after writing its partial, and the one that draws the
+    last ticket merges them all, in split order (aios/kernels/skinny_gemm.py
+    reduces its split-K the same way). One launch a layer fewer.
   * Paged: tiles of BLOCK_N positions are gathered through the block table
     (position t lives in block block_tables[b, t // block_size] at offset
     t % block_size), so BLOCK_N need not match the cache's block size.
@@ -26,18 +31,40 @@ when its split starts past the end. `max_context_len` is only a hint for
 choosing the split size; every split count covers the whole block table.
 """
 import functools
+import os
 
 import torch
 import triton
 import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
+from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
 
 LOG2E = 1.4426950408889634
 MIN_SPLIT_TOKENS = 256   # shorter splits cost more in partials than they win
 MAX_SPLITS = 128         # bounds the partials' workspace
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
+FUSED_MERGE = os.environ.get("AIOS_DECODE_FUSED_MERGE") == "1"   # the default of fused_merge
+MAX_ROWS = 1 << 16      # (sequence, KV head) rows a fused-merge launch may have: its counters
+
+_counters: dict[torch.device, torch.Tensor] = {}
+
+
+def merge_counters(device: torch.device) -> torch.Tensor:
+    """Per (sequence, KV head) ticket counters for the fused merge, zero between launches.
+
+    Made on first use, which the engine's eager warm-up makes before any CUDA
+    graph is captured (a graph must not own them).
+    """
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if device not in _counters:
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            raise RuntimeError("decode_attention(fused_merge=True): first call on this GPU inside a "
+                               "CUDA graph capture; run it once eagerly before capturing (a warm-up)")
+        _counters[device] = torch.zeros(MAX_ROWS, dtype=torch.int32, device=device)
+    return _counters[device]
 
 
 def _default_config(is16: bool, head_dim: int):
@@ -52,7 +79,7 @@ def _default_config(is16: bool, head_dim: int):
 @triton.jit(do_not_specialize=["stride_bt"])   # its width varies: see prefill_attention.py
 def _decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, o_ptr, part_o_ptr, part_lse_ptr,
-    ctx_lens_ptr, bt_ptr,
+    ctx_lens_ptr, bt_ptr, count_ptr,               # count_ptr: int32 [B * Hkv], FUSED_MERGE only
     stride_qb, stride_qh, stride_qd,              # q   [B, H, D]
     stride_ob, stride_oh, stride_od,              # out [B, H, D]
     stride_cb, stride_ct, stride_ch, stride_cd,   # caches [blocks, block_size, Hkv, D]
@@ -61,6 +88,7 @@ def _decode_split_kernel(
     GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,  # query heads per KV head, padded >= 16
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
     DIRECT: tl.constexpr,                         # one split: write the output itself
+    FUSED_MERGE: tl.constexpr,                    # the last split to finish merges
     DOT_PREC: tl.constexpr,
     UPCAST_DOT: tl.constexpr,                     # see _dot
 ):
@@ -123,48 +151,16 @@ def _decode_split_kernel(
         # log-sum-exp (base 2) of this split's scores; -inf for an empty split.
         lse = tl.where(l_i > 0.0, m_i + tl.log2(tl.where(l_i > 0.0, l_i, 1.0)), float("-inf"))
         tl.store(part_lse_ptr + row, lse, mask=r < GROUP)
-
-
-# Both counts change with the batch and its lengths when the kernel runs
-# eagerly: unspecialized, so one compiled merge serves them all.
-@triton.jit(do_not_specialize=["num_splits", "split_tokens"])
-def _decode_merge_kernel(
-    part_o_ptr, part_lse_ptr, o_ptr, ctx_lens_ptr,
-    stride_ob, stride_oh, stride_od,
-    num_heads, num_splits, split_tokens,
-    HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr,
-):
-    """out = sum_s w_s * o_s / sum_s w_s with w_s = 2^(lse_s - max lse)."""
-    pid = tl.program_id(0)
-    seq = pid // num_heads
-    head = pid % num_heads
-    ctx_len = tl.load(ctx_lens_ptr + seq)
-    n_valid = tl.minimum((ctx_len + split_tokens - 1) // split_tokens, num_splits)
-    base = pid.to(tl.int64) * num_splits        # == (seq * num_heads + head) * num_splits
-    s_off = tl.arange(0, BLOCK_S)
-    dims = tl.arange(0, HEAD_DIM)
-
-    m_vec = tl.full([BLOCK_S], float("-inf"), dtype=tl.float32)
-    for s0 in range(0, n_valid, BLOCK_S):
-        lse = tl.load(part_lse_ptr + base + s0 + s_off, mask=s0 + s_off < n_valid,
-                      other=float("-inf"))
-        m_vec = tl.maximum(m_vec, lse)
-    m = tl.max(m_vec, axis=0)
-
-    acc = tl.zeros([HEAD_DIM], dtype=tl.float32)
-    l_vec = tl.zeros([BLOCK_S], dtype=tl.float32)
-    for s0 in range(0, n_valid, BLOCK_S):
-        valid = s0 + s_off < n_valid
-        lse = tl.load(part_lse_ptr + base + s0 + s_off, mask=valid, other=0.0)
-        w = tl.where(valid, tl.exp2(lse - m), 0.0)                  # [BLOCK_S]
-        o = tl.load(part_o_ptr + (base + s0 + s_off)[:, None] * HEAD_DIM + dims[None, :],
-                    mask=valid[:, None], other=0.0)                 # [BLOCK_S, D]
-        acc += tl.sum(w[:, None] * o, axis=0)
-        l_vec += w
-    l = tl.sum(l_vec, axis=0)
-    out = acc / tl.where(l > 0.0, l, 1.0)       # n_valid = 0 (length 0): zeros
-    tl.store(o_ptr + seq.to(tl.int64) * stride_ob + head * stride_oh + dims * stride_od,
-             out.to(o_ptr.dtype.element_ty))
+        if FUSED_MERGE:
+            tl.debug_barrier()                    # every thread's partial is written
+            # The splits that run: split 0, and those that start before the end.
+            n_valid = tl.maximum(tl.minimum((ctx_len + split_tokens - 1) // split_tokens, num_splits), 1)
+            ticket = tl.atomic_add(count_ptr + pid, 1, sem="acq_rel")
+            if ticket == n_valid - 1:             # this (sequence, KV head)'s last split to finish
+                first = row - split               # [GROUP_PAD]: split 0's row of each head
+                merge_splits(part_o_ptr, part_lse_ptr, o_ptr, first, n_valid, seq, heads, dims,
+                              q_mask, r < GROUP, stride_ob, stride_oh, stride_od, GROUP_PAD, HEAD_DIM)
+                tl.store(count_ptr + pid, 0)      # zero for the next launch
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,13 +192,14 @@ def choose_split_tokens(batch, num_kv_heads, capacity, block_n, num_sms,
 
 def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
                      max_context_len=None, *, split_tokens=None, block_n=None,
-                     num_warps=None, num_stages=None):
+                     num_warps=None, num_stages=None, fused_merge=None):
     """q: [B, H, D]; caches: [num_blocks, block_size, Hkv, D];
     context_lens: [B] int32 (incl. the new token); block_tables: [B, max_blocks].
 
     Returns a new [B, H, D]. max_context_len is an optional hint (python int)
     that only tunes the split size. The keyword-only arguments override the
     defaults (tests, tuning); split_tokens is rounded up to a multiple of block_n.
+    fused_merge: merge the splits inside the split kernel (default: FUSED_MERGE).
     """
     B, num_heads, head_dim = q.shape
     _, kv_block_size, num_kv_heads, _ = k_cache.shape
@@ -228,6 +225,7 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
     num_splits = max(triton.cdiv(capacity, split_tokens), 1)
     assert num_splits <= 65535, "too many splits for the grid"
     direct = num_splits == 1
+    fused = (FUSED_MERGE if fused_merge is None else fused_merge) and not direct
     group = num_heads // num_kv_heads
     if direct:
         part_o = part_lse = out                       # unused
@@ -236,17 +234,20 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
                              device=q.device)
         part_lse = torch.empty((B, num_heads, num_splits), dtype=torch.float32,
                                device=q.device)
+    if fused:
+        assert B * num_kv_heads <= MAX_ROWS, f"{B * num_kv_heads} (sequence, KV head) rows exceed the counters"
+    counters = merge_counters(q.device) if fused else context_lens   # unused without the fused merge
     _decode_split_kernel[(B * num_kv_heads, num_splits)](
-        q, k_cache, v_cache, out, part_o, part_lse, context_lens, block_tables,
+        q, k_cache, v_cache, out, part_o, part_lse, context_lens, block_tables, counters,
         *q.stride(), *out.stride(), *k_cache.stride(), block_tables.stride(0),
         num_kv_heads, split_tokens, scale * LOG2E,
         GROUP=group, GROUP_PAD=max(16, triton.next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
-        DIRECT=direct, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
+        DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
         num_warps=nw, num_stages=ns,
     )
-    if not direct:
-        _decode_merge_kernel[(B * num_heads,)](
+    if not direct and not fused:
+        decode_merge_kernel[(B * num_heads,)](
             part_o, part_lse, out, context_lens, *out.stride(),
             num_heads, num_splits, split_tokens,
             HEAD_DIM=head_dim, BLOCK_S=16,     # one tile size for every split count
