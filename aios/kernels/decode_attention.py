@@ -39,6 +39,7 @@ import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
+from aios.kernels.tickets import ticket_counters
 
 LOG2E = 1.4426950408889634
 MIN_SPLIT_TOKENS = 256   # shorter splits cost more in partials than they win
@@ -48,23 +49,9 @@ HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
 FUSED_MERGE = os.environ.get("AIOS_DECODE_FUSED_MERGE") == "1"   # the default of fused_merge
 MAX_ROWS = 1 << 16      # (sequence, KV head) rows a fused-merge launch may have: its counters
 
-_counters: dict[torch.device, torch.Tensor] = {}
-
-
 def merge_counters(device: torch.device) -> torch.Tensor:
-    """Per (sequence, KV head) ticket counters for the fused merge, zero between launches.
-
-    Made on first use, which the engine's eager warm-up makes before any CUDA
-    graph is captured (a graph must not own them).
-    """
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    if device not in _counters:
-        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("decode_attention(fused_merge=True): first call on this GPU inside a "
-                               "CUDA graph capture; run it once eagerly before capturing (a warm-up)")
-        _counters[device] = torch.zeros(MAX_ROWS, dtype=torch.int32, device=device)
-    return _counters[device]
+    """Per (sequence, KV head) ticket counters for the fused merge (aios/kernels/tickets.py)."""
+    return ticket_counters("decode_attention(fused_merge=True)", MAX_ROWS, device)
 
 
 def _default_config(is16: bool, head_dim: int):

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from aios.kernels.tickets import ticket_counters
+
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 MAX_ROWS = 32           # larger batches go to cuBLAS, whose tiles fill the GPU by then
 MAX_TILES = 1 << 16     # output tiles a split-K launch may have (size of the counters)
@@ -165,23 +167,9 @@ def pick_config(rows: int, n: int, k: int, device: torch.device) -> GemmConfig:
     return CONFIGS.get((rows_bucket(rows), n, k)) or default_config(rows, n, k, _num_sms(device))
 
 
-_counters: dict[torch.device, torch.Tensor] = {}
-
-
 def tile_counters(device: torch.device) -> torch.Tensor:
-    """The per-device ticket counters, zero between launches.
-
-    Allocated on first use; the engine's warm-up runs (before any CUDA graph
-    capture) make that first use, so no graph owns this memory.
-    """
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())   # one key per GPU
-    if device not in _counters:
-        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("skinny_gemm: first call on this GPU inside a CUDA graph capture; "
-                               "run the model once eagerly before capturing (a warm-up)")
-        _counters[device] = torch.zeros(MAX_TILES, dtype=torch.int32, device=device)
-    return _counters[device]
+    """The per-device ticket counters of split-K launches (aios/kernels/tickets.py)."""
+    return ticket_counters("skinny_gemm", MAX_TILES, device)
 
 
 def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
