@@ -21,21 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from aios import LLM
 from aios.engine.model_runner import ModelRunner
 from aios.engine.scheduler import Scheduler
+from benchmarks.phase_timing import phase_timers
 from benchmarks.workloads import WORKLOADS
 
-PHASES = collections.defaultdict(float)
-
-
-def timed(cls, name, label):
-    original = getattr(cls, name)
-
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            PHASES[label] += time.perf_counter() - start
-    setattr(cls, name, wrapper)
+# (owner, attribute, phase): the functions each phase's host time is measured in.
+PHASES = [(Scheduler, "schedule", "schedule"),
+          (ModelRunner, "prepare_decode", "prepare inputs"),
+          (ModelRunner, "prepare_sampling", "prepare sampling"),
+          (ModelRunner, "run_model", "launch model"),
+          (Scheduler, "postprocess", "postprocess")]
 
 
 def timeline(llm, prompts, params):
@@ -83,21 +77,17 @@ def main():
     llm.step()  # the prefill(s), outside the averages
     while llm.scheduler.waiting:
         llm.step()
-    for cls, name, label in ((Scheduler, "schedule", "schedule"),
-                             (ModelRunner, "prepare_decode", "prepare inputs"),
-                             (ModelRunner, "prepare_sampling", "prepare sampling"),
-                             (ModelRunner, "run_model", "launch model"),
-                             (Scheduler, "postprocess", "postprocess")):
-        timed(cls, name, label)
-    steps, start = 0, time.perf_counter()
-    for _ in range(100):
-        llm.step()
-        steps += 1
-    wall = time.perf_counter() - start
+    totals = collections.defaultdict(float)
+    steps = 100
+    with phase_timers(PHASES, totals):
+        start = time.perf_counter()
+        for _ in range(steps):
+            llm.step()
+        wall = time.perf_counter() - start
     batch = len(llm.scheduler.running)
     print(f"\n{steps} decode steps, batch ~{batch}: {1e3 * wall / steps:.3f} ms/step")
-    named = sum(PHASES.values())
-    for label, t in PHASES.items():
+    named = sum(totals.values())
+    for label, t in totals.items():
         print(f"  {label:<18}{1e3 * t / steps:8.3f} ms")
     print(f"  {'sample + GPU wait':<18}{1e3 * (wall - named) / steps:8.3f} ms  (the rest of step())")
 

@@ -21,7 +21,6 @@ import collections
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -39,6 +38,7 @@ from aios.engine.tp_group import TPWorkers  # noqa: E402
 from aios.layers.embed_head import ParallelLMHead, VocabParallelEmbedding  # noqa: E402
 from aios.layers.linear import RowParallelLinear  # noqa: E402
 from aios.layers.sampler import Sampler  # noqa: E402
+from benchmarks.phase_timing import phase_timers  # noqa: E402
 
 # (owner, attribute, phase): the functions each phase's host time is measured in.
 PHASES = [
@@ -55,33 +55,6 @@ PHASES = [
     (StepOutput, "token_ids", "wait for GPU"),
     (Scheduler, "postprocess", "postprocess"),
 ]
-
-
-@contextmanager
-def patched(owner, name, make_wrapper):
-    original = getattr(owner, name)
-    setattr(owner, name, make_wrapper(original))
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
-
-
-@contextmanager
-def phase_timers(totals: dict):
-    def timer(label):
-        def make(original):
-            def wrapper(*args, **kwargs):
-                start = time.perf_counter()
-                try:
-                    return original(*args, **kwargs)
-                finally:
-                    totals[label] += time.perf_counter() - start
-            return wrapper
-        return make
-
-    with _all(patched(owner, name, timer(label)) for owner, name, label in PHASES):
-        yield
 
 
 def count_collectives(llm: LLM, batch: int) -> dict:
@@ -105,18 +78,6 @@ def count_collectives(llm: LLM, batch: int) -> dict:
     return counts
 
 
-@contextmanager
-def _all(managers):
-    managers = list(managers)
-    for m in managers:
-        m.__enter__()
-    try:
-        yield
-    finally:
-        for m in reversed(managers):
-            m.__exit__(None, None, None)
-
-
 def _fill(llm: LLM, batch: int, prompt_len: int) -> list:
     g = torch.Generator().manual_seed(batch)
     vocab = llm.config.hf_config.vocab_size
@@ -136,7 +97,7 @@ def profile_decode(llm: LLM, batch: int, prompt_len: int = 512, steps: int = 50,
     for _ in range(5):
         llm.step()
     totals = collections.defaultdict(float)
-    with phase_timers(totals):
+    with phase_timers(PHASES, totals):
         start = time.perf_counter()
         for _ in range(steps):
             llm.step()
