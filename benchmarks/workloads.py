@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aios import SamplingParams
+from aios.course.stages import workload_sampling
+from aios.course.workload import WORKLOADS as COURSE
 
 
 @dataclass
@@ -52,8 +54,6 @@ def course_workload() -> Workload:
     """The course's GPU workload, sampled as from lesson 12 (aios/course/): with
     `--max-num-seqs 32` it is lesson 13's engine without the shared prefix, and with
     `--tp 2` lesson 14's, so the course's TP=2 against TP=1 can be profiled here."""
-    from aios.course.stages import workload_sampling
-    from aios.course.workload import WORKLOADS as COURSE
     course, sampling = COURSE["cuda"], workload_sampling(12)
     return Workload("course", course.num_requests, *course.input_lens, *course.output_lens,
                     temperature=sampling["temperature"], top_p=sampling["top_p"], top_k=sampling["top_k"])

@@ -30,6 +30,7 @@ import gc
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -72,9 +73,9 @@ class StageRun:
     launches: dict = field(default_factory=dict)
     token_ids: list = field(repr=False, default_factory=list)
     compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
-    # What paused the host inside the timing (_allocator_counts deltas): cudaMalloc calls,
-    # allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
-    allocator: dict = field(default_factory=dict)
+    # What may have paused the host inside the timing (_pause_counts deltas): cudaMalloc
+    # calls, allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
+    host_pauses: dict = field(default_factory=dict)
 
     @property
     def tok_s(self) -> float:
@@ -120,7 +121,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
         hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
         used_per_step, decode_sizes = [], []
         _sync(device)
-        memory_before = _allocator_counts(device)
+        pauses_before = _pause_counts(device)
         start = time.perf_counter()
         with TritonCompiles() as compiles:
             seqs = [llm.add_request(prompt, params) for prompt, params in requests]
@@ -131,7 +132,7 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
                     decode_sizes.append(len(stepped))
             _sync(device)
         seconds = time.perf_counter() - start
-        allocator = {k: v - memory_before[k] for k, v in _allocator_counts(device).items()}
+        host_pauses = {k: v - pauses_before[k] for k, v in _pause_counts(device).items()}
         if compiles.names:   # the run's time includes compiling these: say so
             print(f"note: {compiles.summary()}", flush=True)
     kv_peak = kv_mean = None
@@ -146,14 +147,23 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
                    kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
                    blocks.num_prefix_hit_tokens - hits_before, _mean(ttft), max(ttft), _p90(ttft),
                    _mean(ttft_scheduled), _p90(ttft_scheduled), launches,
-                   [s.completion_token_ids for s in seqs], compiles.names, allocator)
+                   [s.completion_token_ids for s in seqs], compiles.names, host_pauses)
     llm.close()
     del llm, blocks
     _free_memory()
     return run
 
 
-def _allocator_counts(device: str) -> dict:
+def run_both(this_lesson, lesson_before, previous_first: bool) -> list[StageRun]:
+    """[this lesson's run, the lesson before's], measured in that order, or with
+    previous_first the other way round (is the first engine a process builds slower?)."""
+    if previous_first:
+        before = lesson_before()
+        return [this_lesson(), before]
+    return [this_lesson(), lesson_before()]
+
+
+def _pause_counts(device: str) -> dict:
     """Counters whose growth inside a timing says the host paused: the CUDA caching
     allocator's cudaMalloc calls and retries, and Python's garbage collections."""
     counts = {"gc_collections": sum(generation["collections"] for generation in gc.get_stats())}
@@ -253,19 +263,13 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
         workload = shared_prefix_workload(workload, device)
-    def this_lesson():
-        return run_stage(lesson, model, device, workload, replacements, "solution" if args.solution else "yours")
-
-    def the_lesson_before():
-        return run_stage(lesson - 1, model, device, workload, {}, "engine")
-
+    this_lesson = partial(run_stage, lesson, model, device, workload, replacements,
+                          "solution" if args.solution else "yours")
     if lesson - 1 < 3:
         runs = [this_lesson()]
-    elif args.previous_first:   # the other order: is the first engine a process builds slower?
-        before = the_lesson_before()
-        runs = [this_lesson(), before]
     else:
-        runs = [this_lesson(), the_lesson_before()]
+        lesson_before = partial(run_stage, lesson - 1, model, device, workload, {}, "engine")
+        runs = run_both(this_lesson, lesson_before, args.previous_first)
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)

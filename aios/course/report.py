@@ -100,7 +100,7 @@ def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
             "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s",
             "ttft_p90_s", "ttft_scheduled_mean_s", "ttft_scheduled_p90_s", "launches", "compiled_in_run",
-            "allocator")
+            "host_pauses")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 
