@@ -63,8 +63,8 @@ class LLM(LLMEngine):
         """
         g = torch.Generator().manual_seed(12345)
         short, long = (min(n, self.config.max_model_len // 2) for n in (3 * self.config.block_size, 640))
-        # A batch of up to 32: eagerly, the decode matmuls of 17-32 rows take the
-        # skinny GEMM's second row bucket (a CUDA graph compiles it when captured).
+        # A batch of up to 32 as well: an eager decode step's kernels at a batch
+        # past 16 (a CUDA graph compiles its own, the skinny GEMM's, when captured).
         seats = self.config.max_num_seqs
         batches = [[short] * min(4, seats)] + ([[short] * min(32, seats)] if seats > 16 else []) + [[long]]
         batches = [[torch.randint(0, self.config.hf_config.vocab_size, (n,), generator=g).tolist()

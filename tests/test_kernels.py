@@ -33,7 +33,7 @@ from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.rotary import rotary  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
-from aios.kernels.skinny_gemm import GemmConfig, skinny_gemm, skinny_linear, tile_counters  # noqa: E402
+from aios.kernels.skinny_gemm import CONFIGS, GemmConfig, skinny_gemm, skinny_linear, tile_counters  # noqa: E402
 from aios.kernels.store_kvcache import store_kvcache  # noqa: E402
 from aios.utils.context import Context  # noqa: E402
 
@@ -222,6 +222,23 @@ def test_skinny_linear_is_f_linear_where_the_kernel_does_not_apply():
     for x in cases:
         weight = torch.randn(24, 64, dtype=x.dtype, device=x.device)
         assert torch.equal(skinny_linear(x, weight), torch.nn.functional.linear(x, weight))
+
+
+@pytest.mark.skipif(not CUDA, reason="CUDA graphs need a GPU")
+def test_skinny_linear_runs_the_kernel_only_inside_a_graph_capture():
+    """Eagerly the launch costs more host time than the kernel saves: cuBLAS there;
+    captured, a shape in CONFIGS takes the skinny GEMM (whose split-K sums differ
+    from cuBLAS's in the last bits)."""
+    rows, n, k = next(key for key in CONFIGS)
+    x = randn(rows, k, dtype=torch.bfloat16)
+    weight = randn(n, k, dtype=torch.bfloat16)
+    assert torch.equal(skinny_linear(x, weight), torch.nn.functional.linear(x, weight))
+    skinny_gemm(x, weight)   # compile outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = skinny_linear(x, weight)
+    graph.replay()
+    assert torch.equal(out, skinny_gemm(x, weight))
 
 
 @pytest.mark.skipif(not CUDA, reason="CUDA graphs need a GPU")

@@ -10,8 +10,9 @@
 
 Lessons 3 on run the course workload twice in one process: in lesson N's
 engine with your pieces plugged in, then in lesson N-1's engine with the
-engine's own pieces. Both output tokens/s are printed beside the course's
-promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
+engine's own pieces (lessons 4 to 6, whose engines serve one request at a
+time: both engines take turns, request by request; stage_run.run_both).
+Both output tokens/s are printed beside the course's promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
 run one forward pass and a short greedy generation with your pieces, and
 compare both with the engine's own.
 
@@ -26,10 +27,8 @@ When a piece is still a TODO stub, the run stops at once with that stub's one
 line (exit code 1). The printed table and the results dict: report.py.
 """
 import argparse
-import gc
 import sys
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -41,144 +40,10 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
-from aios.course.sweep import context_sweep, draw_sweep
+from aios.course.stage_run import StageEngine, _free_memory, run_both, run_stage
 from aios.course.stages import LESSONS, stage_options, workload_sampling
-from aios.course.workload import WORKLOADS, Workload, build_requests, shared_prefix_workload
-from aios.utils.compile_watch import TritonCompiles
-from aios.utils.launch_count import count_decode_step
-
-
-# ------------------------------------------------------------------- a run --
-@dataclass
-class StageRun:
-    lesson: int
-    pieces: str                  # "yours", "solution" or "engine"
-    requests: int
-    output_tokens: int
-    seconds: float
-    kv_peak_mib: float | None    # KV-cache memory held by sequences, at the peak
-    kv_mean_mib: float | None    # ... and on average over the steps
-    seqs_per_decode: float       # sequences in a decode step, on average: the seats in use
-    prefill_tokens: int = 0      # prompt tokens the requests brought to their prefills
-    prefix_hit_tokens: int = 0   # ... of which found in the prefix cache, not computed
-    ttft_mean_s: float = 0.0     # time to first token (first_token_time - arrival_time), mean
-    ttft_max_s: float = 0.0
-    ttft_p90_s: float = 0.0
-    # ... counted from when the request's prefill was launched (Sequence.scheduled_time):
-    # the time to first token less the time it queued for a seat
-    ttft_scheduled_mean_s: float = 0.0
-    ttft_scheduled_p90_s: float = 0.0
-    # Kernels one decode step of one sequence launches (counted on any device,
-    # aios/utils/launch_count.py): per step, inside one decoder layer, host syncs
-    launches: dict = field(default_factory=dict)
-    token_ids: list = field(repr=False, default_factory=list)
-    compiled_in_run: list = field(default_factory=list)   # Triton variants built inside the timing
-    # What may have paused the host inside the timing (_pause_counts deltas): cudaMalloc
-    # calls, allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
-    host_pauses: dict = field(default_factory=dict)
-
-    @property
-    def tok_s(self) -> float:
-        return self.output_tokens / self.seconds
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _free_memory() -> None:
-    """After an engine is dropped: give its memory back before the next one is sized."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def run_stage(lesson: int, model: str | None, device: str, workload: Workload, replacements: dict,
-              pieces_name: str, options: dict | None = None) -> StageRun:
-    """Build lesson `lesson`'s engine with `replacements` plugged in, run the workload.
-
-    options: engine options in place of the lesson's (the engine as shipped: {}),
-    the workload still sampled as in lesson `lesson`.
-
-    The requests are queued together and stepped to the end (what
-    LLM.generate does), sampling after each step how many KV blocks the
-    sequences hold, read from the block manager.
-    """
-    with plugged(replacements):
-        llm = LLM(model, **(stage_options(lesson, device) if options is None else options))
-        requests = build_requests(workload, llm.config.hf_config.vocab_size,
-                                  sampling=workload_sampling(lesson))
-        if llm.config.max_num_seqs == 1:
-            requests = requests[:workload.one_at_a_time]
-        whose = {"yours": "your", "solution": "the solution's", "engine": "the engine's"}[pieces_name]
-        engine = f"lesson {lesson}'s engine" if options is None else "the engine as shipped"
-        print(f"running {engine} with {whose} pieces on {len(requests)} "
-              f"request{'s' * (len(requests) != 1)} ...", flush=True)
-        llm.warm_up()
-        launches = count_decode_step(llm)   # before the timing: the counter slows the ops it sees
-        blocks = llm.scheduler.block_manager
-        hits_before, prefill_before = blocks.num_prefix_hit_tokens, blocks.num_prefill_tokens
-        used_per_step, decode_sizes = [], []
-        _sync(device)
-        pauses_before = _pause_counts(device)
-        start = time.perf_counter()
-        with TritonCompiles() as compiles:
-            seqs = [llm.add_request(prompt, params) for prompt, params in requests]
-            while not llm.is_finished():
-                stepped, is_prefill = llm.step()
-                used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
-                if not is_prefill and llm.config.enable_kv_cache:
-                    decode_sizes.append(len(stepped))
-            _sync(device)
-        seconds = time.perf_counter() - start
-        host_pauses = {k: v - pauses_before[k] for k, v in _pause_counts(device).items()}
-        if compiles.names:   # the run's time includes compiling these: say so
-            print(f"note: {compiles.summary()}", flush=True)
-    kv_peak = kv_mean = None
-    if llm.config.enable_kv_cache:
-        mib_per_block = llm.model_runner.kv_bytes_per_block() / 2**20
-        kv_peak = max(used_per_step) * mib_per_block
-        kv_mean = sum(used_per_step) / len(used_per_step) * mib_per_block
-    seqs_per_decode = sum(decode_sizes) / len(decode_sizes) if decode_sizes else 1.0
-    ttft = [s.first_token_time - s.arrival_time for s in seqs]
-    ttft_scheduled = [s.first_token_time - s.scheduled_time for s in seqs]
-    run = StageRun(lesson, pieces_name, len(seqs), sum(s.num_completion_tokens for s in seqs), seconds,
-                   kv_peak, kv_mean, seqs_per_decode, blocks.num_prefill_tokens - prefill_before,
-                   blocks.num_prefix_hit_tokens - hits_before, _mean(ttft), max(ttft), _p90(ttft),
-                   _mean(ttft_scheduled), _p90(ttft_scheduled), launches,
-                   [s.completion_token_ids for s in seqs], compiles.names, host_pauses)
-    llm.close()
-    del llm, blocks
-    _free_memory()
-    return run
-
-
-def run_both(this_lesson, lesson_before, previous_first: bool) -> list[StageRun]:
-    """[this lesson's run, the lesson before's], measured in that order, or with
-    previous_first the other way round (is the first engine a process builds slower?)."""
-    if previous_first:
-        before = lesson_before()
-        return [this_lesson(), before]
-    return [this_lesson(), lesson_before()]
-
-
-def _pause_counts(device: str) -> dict:
-    """Counters whose growth inside a timing says the host paused: the CUDA caching
-    allocator's cudaMalloc calls and retries, and Python's garbage collections."""
-    counts = {"gc_collections": sum(generation["collections"] for generation in gc.get_stats())}
-    if device == "cuda":
-        stats = torch.cuda.memory_stats()
-        counts.update({k: stats.get(k, 0) for k in ("num_device_alloc", "num_alloc_retries")})
-    return counts
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs)
-
-
-def _p90(xs: list[float]) -> float:
-    return sorted(xs)[min(len(xs) - 1, int(0.9 * len(xs)))]
+from aios.course.sweep import context_sweep, draw_sweep
+from aios.course.workload import WORKLOADS, shared_prefix_workload
 
 
 # ---------------------------------------------------------------- the CLI --
@@ -263,13 +128,14 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     workload = WORKLOADS["tiny" if args.tiny else device]
     if lesson >= 13:   # a shared prefix, for both engines: what prefix caching saves
         workload = shared_prefix_workload(workload, device)
-    this_lesson = partial(run_stage, lesson, model, device, workload, replacements,
-                          "solution" if args.solution else "yours")
+    whose = "solution" if args.solution else "yours"
     if lesson - 1 < 3:
-        runs = [this_lesson()]
+        runs = [run_stage(lesson, model, device, workload, replacements, whose)]
     else:
-        lesson_before = partial(run_stage, lesson - 1, model, device, workload, {}, "engine")
-        runs = run_both(this_lesson, lesson_before, args.previous_first)
+        this_lesson = partial(StageEngine, lesson, model, device, workload, replacements, whose)
+        lesson_before = partial(StageEngine, lesson - 1, model, device, workload, {}, "engine")
+        one_at_a_time = all(stage_options(n, device).get("max_num_seqs") == 1 for n in (lesson - 1, lesson))
+        runs = run_both(this_lesson, lesson_before, args.previous_first, take_turns=one_at_a_time)
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
     results["sampling"] = workload_sampling(lesson)

@@ -18,7 +18,7 @@ import torch
 from aios.course.stages import LESSONS, workload_sampling
 
 if TYPE_CHECKING:   # only for the annotations: measure.py imports this file
-    from aios.course.measure import StageRun
+    from aios.course.stage_run import StageRun
     from aios.course.workload import Workload
 
 
@@ -63,6 +63,9 @@ def report_runs(lesson: int, workload: Workload, runs: list[StageRun], device: s
         else:
             compared = f"lesson {lesson} samples, lesson {before.lesson} decodes greedily: tokens differ"
         print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; {compared}")
+        if mine.turns > 1:
+            print(f"(the two engines took turns, one request each, {mine.turns} turns each: "
+                  f"a drift in the host's speed falls on both)")
         results.update(previous_stage=before.lesson, previous_tok_s=before.tok_s, ratio=ratio,
                        previous_run=_run_dict(before), same_tokens_as_previous=f"{same}/{shared}")
         if lesson >= 13:
@@ -100,7 +103,7 @@ def _run_dict(run: StageRun) -> dict:
     keep = ("lesson", "pieces", "requests", "output_tokens", "seconds", "kv_peak_mib", "kv_mean_mib",
             "seqs_per_decode", "prefill_tokens", "prefix_hit_tokens", "ttft_mean_s", "ttft_max_s",
             "ttft_p90_s", "ttft_scheduled_mean_s", "ttft_scheduled_p90_s", "launches", "compiled_in_run",
-            "host_pauses")
+            "host_pauses", "turns")
     return {k: getattr(run, k) for k in keep} | {"tok_s": run.tok_s}
 
 

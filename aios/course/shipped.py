@@ -12,7 +12,8 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from aios.course.measure import WORKLOADS, as_in_the_table, default_model_for, resolve_device, run_stage
+from aios.course.measure import WORKLOADS, as_in_the_table, default_model_for, resolve_device
+from aios.course.stage_run import run_stage
 from aios.course.report import _run_dict, run_header, write_json
 
 LAST_STAGE = 13   # the last lesson whose engine runs on one device

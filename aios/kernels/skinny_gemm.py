@@ -209,14 +209,19 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 
 def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """F.linear, through skinny_gemm for decode-sized batches on a GPU.
+    """F.linear, through skinny_gemm for decode-sized batches captured in a CUDA graph.
 
     The linear layers' `impl` on a GPU (ModelRunner._use_triton_layer_kernels).
     Prefill batches (hundreds of rows) stay with cuBLAS, which is compute-tuned.
+    So do eager steps: launched from Python, a Triton kernel costs the host
+    ~3x what a cuBLAS call does (~75 vs ~27 us on an H200's host,
+    benchmarks/launch_cost.py), far more than the few microseconds of GPU time
+    it saves; a replayed graph pays no launch cost at all.
     """
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
     if (x.is_cuda and 0 < rows <= MAX_ROWS and x.dtype in (torch.bfloat16, torch.float16)
             and weight.dtype == x.dtype and weight.stride(-1) == 1
-            and (rows_bucket(rows), *weight.shape) in CONFIGS):   # measured faster than cuBLAS
+            and (rows_bucket(rows), *weight.shape) in CONFIGS   # measured faster than cuBLAS
+            and torch.cuda.is_current_stream_capturing()):
         return skinny_gemm(x, weight, bias)
     return F.linear(x, weight, bias)

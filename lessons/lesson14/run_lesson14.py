@@ -79,8 +79,8 @@ def main(argv=None) -> int:
         who = "the solution's" if args.solution else "your"
         print(f"\nThe engine at TP=2 ({where}) with {who} pieces on both ranks, "
               f"against TP=1 with the engine's own:")
-        runs = measure.run_both(partial(measure.run_stage, LESSON, model, device, workload, replacements, whose),
-                                partial(measure.run_stage, LESSON - 1, model, device, workload, {}, "engine"),
+        runs = measure.run_both(partial(measure.StageEngine, LESSON, model, device, workload, replacements, whose),
+                                partial(measure.StageEngine, LESSON - 1, model, device, workload, {}, "engine"),
                                 args.previous_first)
         results = report.report_runs(LESSON, workload, runs, device, model if args.model or device == "cuda"
                                  else "random Qwen3, 4 heads, 1 KV head (written by run_lesson14.py)")
