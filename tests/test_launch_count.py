@@ -7,6 +7,8 @@ per_step), not in every layer; so a cached step launches no more than a full
 recompute, and a layer launches the same count whatever the step's batch.
 """
 import torch
+import triton.language as tl
+from triton.runtime.jit import JITFunction
 
 from aios import LLM
 from aios.course.stages import stage_options
@@ -62,3 +64,22 @@ def test_a_cached_decode_step_launches_no_more_than_a_recompute(tiny_qwen3_dir):
     # cache's store and gather, attention, the MLP's activation; no step's index math.
     assert counts[6]["launches_per_layer"] <= 40, counts
     assert counts[6]["syncs_per_step"] <= 1, counts
+
+
+def _empty_kernel(x_ptr, BLOCK: tl.constexpr):
+    pass
+
+
+def test_counts_a_triton_launch_and_unwraps_after():
+    """A Triton kernel launches without an aten op: counted under its name. On a
+    machine without a GPU the launch itself then fails, after the count."""
+    kernel = JITFunction(_empty_kernel)   # not the interpreter's: the launch path a GPU takes
+    run_before = JITFunction.run
+    x = torch.zeros(4)
+    with LaunchCounter() as count:
+        try:
+            kernel[(1,)](x, BLOCK=4)
+        except RuntimeError:
+            assert not torch.cuda.is_available()
+    assert count.ops["triton:_empty_kernel"] == 1
+    assert JITFunction.run is run_before

@@ -14,9 +14,10 @@ of a small batch: Python and the CUDA driver take ~5-20 us per launch, however
 little the kernel computes. The count is the same on a CPU (a few ops take
 other paths on a GPU; the totals differ by a handful, not by hundreds).
 
-Only aten ops are seen: a Triton kernel (lessons 9 on) or a CUDA-graph replay
-(lesson 11 on) launches without one, so from lesson 9 the count is of the
-PyTorch ops left around those kernels, not of every launch.
+A Triton kernel (lessons 9 on) launches without an aten op: the counter also
+counts each launch of a Triton kernel (JITFunction.run, under its kernel's
+name) and each CUDA-graph replay (lesson 11 on: one launch of a whole step's
+kernels). Neither runs on a CPU, where the engine keeps its PyTorch pieces.
 
 `per_module` counts inside one module as well (forward hooks): a decoder
 layer's own launches, the number a lesson multiplies by the layer count.
@@ -76,11 +77,14 @@ class LaunchCounter(TorchDispatchMode):
     def total(self) -> int:
         return sum(self.ops.values())
 
+    def _count(self, name: str) -> None:
+        self.ops[name] += 1
+        self.module_launches += self._in_module > 0
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _FUSED_ON_GPU:
-            self.ops[func.__name__] += 1
-            self.module_launches += self._in_module > 0
+            self._count(func.__name__)
             return func(*args, **kwargs)
         if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):
             with self:   # einsum -> permutes, copies, bmm: count those, through this mode again
@@ -88,13 +92,14 @@ class LaunchCounter(TorchDispatchMode):
             if out is not NotImplemented:
                 return out
         if launches_a_kernel(func):
-            self.ops[func.__name__] += 1
-            self.module_launches += self._in_module > 0
+            self._count(func.__name__)
         self.syncs += func in _SYNCS or _indexes_by_mask(func, args)
         return func(*args, **kwargs)
 
     def __enter__(self):
         self._depth = getattr(self, "_depth", 0) + 1   # entered again to count a decomposition
+        if self._depth == 1:
+            self._unpatch = _count_other_launches(self)
         return super().__enter__()
 
     def __exit__(self, *exc):
@@ -102,7 +107,36 @@ class LaunchCounter(TorchDispatchMode):
         if self._depth == 0:
             for hook in self._hooks:
                 hook.remove()
+            self._unpatch()
         return super().__exit__(*exc)
+
+
+def _count_other_launches(counter: LaunchCounter):
+    """Wrap what launches GPU work without an aten op: Triton's kernel launch and a
+    CUDA graph's replay. Returns the function that unwraps them."""
+    patched = []
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def counted(self, *args, **kwargs):
+            if not kwargs.get("warmup", False):   # JITFunction.run(warmup=True) only compiles
+                counter._count(label(self))
+            return original(self, *args, **kwargs)
+        setattr(owner, name, counted)
+        patched.append((owner, name, original))
+
+    wrap(torch.cuda.CUDAGraph, "replay", lambda graph: "cuda_graph_replay")
+    try:
+        from triton.runtime.jit import JITFunction
+        wrap(JITFunction, "run", lambda kernel: f"triton:{kernel.fn.__name__}")
+    except ImportError:
+        pass   # no Triton: no Triton launches to count
+
+    def unpatch():
+        for owner, name, original in reversed(patched):
+            setattr(owner, name, original)
+    return unpatch
 
 
 def count_decode_step(llm, prompt_len: int = 64) -> dict:
