@@ -11,7 +11,7 @@
 Lessons 3 on run the course workload twice in one process: in lesson N's
 engine with your pieces plugged in, then in lesson N-1's engine with the
 engine's own pieces (lessons 4 to 6, whose engines serve one request at a
-time: both engines take turns, request by request; stage_run.run_both).
+time: both engines take turns of a few steps; stage_run.run_both).
 Both output tokens/s are printed beside the course's promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
 run one forward pass and a short greedy generation with your pieces, and
 compare both with the engine's own.

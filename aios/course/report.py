@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from aios.course.stage_run import TURN_STEPS
 from aios.course.stages import LESSONS, workload_sampling
 
 if TYPE_CHECKING:   # only for the annotations: measure.py imports this file
@@ -64,7 +65,7 @@ def report_runs(lesson: int, workload: Workload, runs: list[StageRun], device: s
             compared = f"lesson {lesson} samples, lesson {before.lesson} decodes greedily: tokens differ"
         print(f"lesson {lesson} / lesson {before.lesson}: {ratio:.2f}x output tokens/s; {compared}")
         if mine.turns > 1:
-            print(f"(the two engines took turns, one request each, {mine.turns} turns each: "
+            print(f"(the two engines took turns of up to {TURN_STEPS} steps, {mine.turns} turns each: "
                   f"a drift in the host's speed falls on both)")
         results.update(previous_stage=before.lesson, previous_tok_s=before.tok_s, ratio=ratio,
                        previous_run=_run_dict(before), same_tokens_as_previous=f"{same}/{shared}")

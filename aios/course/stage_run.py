@@ -5,10 +5,12 @@
 
 run_both measures a lesson against the lesson before in one process. Where
 both engines serve one request at a time (lessons 3 to 6), both are built
-first and take turns request by request, each going first in half of the
-turns: an eager step is bound by the host, and a host's speed drifts by 10%
-and more within a minute (BENCHMARKS.md, "The course on GPUs"), which two
-back-to-back runs of ~40 s would read as one engine being slower.
+first and take turns of a few steps each, the first of a round alternating:
+an eager step is bound by the host, and the host's speed drifts (one op's
+host time measured 61 us, then 30 us, then 38 us in three engines profiled
+one after another; BENCHMARKS.md, "The course on GPUs"), which two
+back-to-back runs of ~40 s would read as one engine being slower. (Times to
+first token are then wall-clock times across both engines: not compared.)
 """
 import gc
 import time
@@ -22,6 +24,8 @@ from aios.course.stages import stage_options, workload_sampling
 from aios.course.workload import Workload, build_requests
 from aios.utils.compile_watch import TritonCompiles
 from aios.utils.launch_count import count_decode_step
+
+TURN_STEPS = 8   # steps per turn when two engines take turns: ~0.3 s of an eager 8B step
 
 
 @dataclass
@@ -51,7 +55,7 @@ class StageRun:
     # What may have paused the host inside the timing (_pause_counts deltas): cudaMalloc
     # calls, allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
     host_pauses: dict = field(default_factory=dict)
-    turns: int = 1               # timed runs summed (run_both's turns)
+    turns: int = 1               # timed slices of steps summed (run_both's turns)
 
     @property
     def tok_s(self) -> float:
@@ -60,8 +64,9 @@ class StageRun:
 
 class StageEngine:
     """Lesson `lesson`'s engine with `replacements` plugged in, built, warmed up and
-    its launches counted outside any timing; then run() as often as wanted, each
-    call timed and added up, and finish() for the StageRun.
+    its launches counted outside any timing; then add() the requests and
+    run_steps() as often as wanted, each call timed and added up, and finish()
+    for the StageRun.
 
     options: engine options in place of the lesson's (the engine as shipped: {}),
     the workload still sampled as in lesson `lesson`. The replacements are plugged
@@ -93,18 +98,23 @@ class StageEngine:
     def one_at_a_time(self) -> bool:
         return self.llm.config.max_num_seqs == 1
 
-    def run(self, requests: list) -> None:
-        """Queue `requests` together and step to the end (what LLM.generate does),
-        timed; after each step, how many KV blocks the sequences hold."""
+    def add(self, requests: list) -> None:
+        """Queue `requests` together (what LLM.generate does)."""
+        self.seqs += [self.llm.add_request(prompt, params) for prompt, params in requests]
+
+    def run_steps(self, max_steps: int | None = None) -> bool:
+        """Step the engine, timed, max_steps times or until every request is done;
+        after each step, how many KV blocks the sequences hold. False once done."""
         llm, blocks = self.llm, self.llm.scheduler.block_manager
+        steps = 0
         with plugged(self.replacements):
             _sync(self.device)
             pauses_before = _pause_counts(self.device)
             start = time.perf_counter()
             with TritonCompiles() as compiles:
-                self.seqs += [llm.add_request(prompt, params) for prompt, params in requests]
-                while not llm.is_finished():
+                while not llm.is_finished() and steps != max_steps:
                     stepped, is_prefill = llm.step()
+                    steps += 1
                     self.used_per_step.append(blocks.num_blocks - blocks.num_free_blocks)
                     if not is_prefill and llm.config.enable_kv_cache:
                         self.decode_sizes.append(len(stepped))
@@ -116,6 +126,7 @@ class StageEngine:
         if compiles.names:   # the run's time includes compiling these: say so
             print(f"note: {compiles.summary()}", flush=True)
             self.compiled += compiles.names
+        return not llm.is_finished()
 
     def finish(self) -> StageRun:
         """The run's numbers; the engine is closed and its memory given back."""
@@ -144,7 +155,8 @@ def run_stage(lesson: int, model: str | None, device: str, workload: Workload, r
               pieces_name: str, options: dict | None = None) -> StageRun:
     """Lesson `lesson`'s engine on the whole workload, queued together."""
     stage = StageEngine(lesson, model, device, workload, replacements, pieces_name, options)
-    stage.run(stage.requests)
+    stage.add(stage.requests)
+    stage.run_steps()
     return stage.finish()
 
 
@@ -152,21 +164,27 @@ def run_both(this_lesson, lesson_before, previous_first: bool, take_turns: bool 
     """[this lesson's run, the lesson before's]: two StageEngine factories, measured in
     that order, or with previous_first the other way round.
 
-    take_turns (both engines serve one request at a time): both built, then request
-    by request, turn about, each engine going first in every other turn.
+    take_turns: both engines built and given the workload, then stepped in turns of
+    TURN_STEPS steps each, each engine going first in every other round, until both
+    are done; each engine's time is the sum of its turns.
     """
     first, second = (lesson_before, this_lesson) if previous_first else (this_lesson, lesson_before)
     if take_turns:
         engines = [first(), second()]
-        for i, request in enumerate(engines[0].requests):
-            for engine in (engines if i % 2 == 0 else engines[::-1]):
-                engine.run([engine.requests[i]])
+        for engine in engines:
+            engine.add(engine.requests)
+        busy, round_ = list(engines), 0
+        while busy:
+            busy = [engine for engine in (busy if round_ % 2 == 0 else busy[::-1])
+                    if engine.run_steps(TURN_STEPS)]
+            round_ += 1
         runs = [engine.finish() for engine in engines]
     else:
         runs = []
         for make in (first, second):   # one engine at a time: the batched ones fill the GPU
             engine = make()
-            engine.run(engine.requests)
+            engine.add(engine.requests)
+            engine.run_steps()
             runs.append(engine.finish())
     return runs[::-1] if previous_first else runs
 
