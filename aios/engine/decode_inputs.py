@@ -87,7 +87,7 @@ class DecodeInputs:
 
     # Tensor parallelism: rank 0 sends the rows it filled; a worker loads them as they are.
     def message(self) -> tuple:
-        """The last step's rows, as compact arrays for the workers (tp_worker.run_decode)."""
+        """The last step's rows, as compact arrays for the workers (tp_worker.Worker.decode)."""
         b, num_rows, width, max_len = self.shape
         h = self.host
         return (b, num_rows, width, max_len, h["input_ids"][:b].copy(), h["positions"][:b].copy(),

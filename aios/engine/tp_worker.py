@@ -88,33 +88,40 @@ class StepSequence:
         return [-1] * (self.num_tokens - len(self.new_token_ids)) + self.new_token_ids
 
 
-@torch.inference_mode()
-def run_prefill(runner: ModelRunner, seqs: list[StepSequence]) -> None:
-    """ModelRunner.launch without the sampling: rank 0 alone samples."""
-    input_ids, positions = runner.prepare_prefill(seqs)
-    runner.run_model(input_ids, positions, True)
-    _receive_sampled(runner, len(seqs))
-    reset_context()
+class Worker:
+    """A worker rank's side of each step: its ModelRunner, and, under async
+    scheduling, the tokens rank 0 sampled in the last step (the next decode
+    step's pending rows read them from this rank's own device)."""
+
+    def __init__(self, runner: ModelRunner):
+        self.runner = runner
+        self.last_sampled: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def prefill(self, seqs: list[StepSequence]) -> None:
+        """ModelRunner.launch without the sampling: rank 0 alone samples."""
+        input_ids, positions = self.runner.prepare_prefill(seqs)
+        self.runner.run_model(input_ids, positions, True)
+        self._receive_sampled(len(seqs))
+        reset_context()
+
+    @torch.inference_mode()
+    def decode(self, message: tuple, pending) -> None:
+        input_ids, positions = self.runner.decode_inputs.load_message(message)
+        if pending is not None:
+            take_pending_tokens(input_ids, pending, self.last_sampled)
+        self.runner.run_model(input_ids, positions, False)
+        self._receive_sampled(input_ids.shape[0])
+        reset_context()
+
+    def _receive_sampled(self, num_seqs: int) -> None:
+        """Async scheduling: rank 0's tokens of this step, for the next step's pending rows."""
+        if self.runner.share_sampled:
+            self.last_sampled = torch.empty(num_seqs, dtype=torch.long, device=self.runner.device)
+            dist.broadcast(self.last_sampled, src=0)
 
 
-@torch.inference_mode()
-def run_decode(runner: ModelRunner, message: tuple, pending) -> None:
-    input_ids, positions = runner.decode_inputs.load_message(message)
-    if pending is not None:
-        take_pending_tokens(input_ids, pending, runner.last_sampled)
-    runner.run_model(input_ids, positions, False)
-    _receive_sampled(runner, input_ids.shape[0])
-    reset_context()
-
-
-def _receive_sampled(runner: ModelRunner, num_seqs: int) -> None:
-    """Async scheduling: rank 0's tokens of this step, for the next step's pending rows."""
-    if runner.share_sampled:
-        runner.last_sampled = torch.empty(num_seqs, dtype=torch.long, device=runner.device)
-        dist.broadcast(runner.last_sampled, src=0)
-
-
-HANDLERS = {"prefill": run_prefill, "decode": run_decode}  # "exit" ends the loop
+HANDLERS = {"prefill": Worker.prefill, "decode": Worker.decode}  # "exit" ends the loop
 
 
 def worker_main(config, rank: int, store_port: int, reader: StepReader, conn, setup=()) -> None:
@@ -131,13 +138,13 @@ def worker_main(config, rank: int, store_port: int, reader: StepReader, conn, se
             function(*args)
         conn.send(("started", None))
         join_process_group(rank, config.tensor_parallel_size, config.device, store_port=store_port)
-        runner = ModelRunner(config)
+        worker = Worker(ModelRunner(config))
         while True:
             method, args = reader.recv()
             if method == "exit":
                 break
-            HANDLERS[method](runner, *args)
-        runner.release_cuda_graphs()  # first: NCCL cannot leave while a graph holds it
+            HANDLERS[method](worker, *args)
+        worker.runner.release_cuda_graphs()  # first: NCCL cannot leave while a graph holds it
         leave_process_group()
     except BaseException:
         try:
