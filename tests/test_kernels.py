@@ -563,3 +563,14 @@ def test_triton_backend_matches_torch_backend(dtype):
     got = triton_be.decode(qd, *caches["triton"], ctx, scale)
     want = torch_be.decode(qd.float(), caches["torch"][0].float(), caches["torch"][1].float(), ctx, scale)
     check(got, want, dtype)
+
+
+def test_host_math_is_tritons_arithmetic():
+    """The wrappers' plain-Python cdiv / next_power_of_2 give Triton's numbers."""
+    import triton
+    from aios.kernels.host_math import cdiv, next_power_of_2
+    for n in range(0, 5000):
+        assert next_power_of_2(n) == triton.next_power_of_2(n)
+        for d in (1, 3, 16, 128, 1024):
+            assert cdiv(n, d) == triton.cdiv(n, d)
+    assert next_power_of_2(151936) == triton.next_power_of_2(151936)

@@ -39,6 +39,7 @@ import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
+from aios.kernels.host_math import cdiv, next_power_of_2
 from aios.kernels.tickets import ticket_counters
 
 LOG2E = 1.4426950408889634
@@ -169,12 +170,12 @@ def choose_split_tokens(batch, num_kv_heads, capacity, block_n, num_sms,
     little, and long ones still get spread over the GPU. Sizing from the
     capacity instead would leave one busy program per (sequence, KV head).
     """
-    want = triton.cdiv(2 * num_sms, batch * num_kv_heads)   # splits per (seq, KV head)
+    want = cdiv(2 * num_sms, batch * num_kv_heads)   # splits per (seq, KV head)
     if want <= 1:
         return capacity
     hint = min(max_context_len, capacity) if max_context_len else MIN_SPLIT_TOKENS
-    tokens = max(triton.cdiv(hint, want), MIN_SPLIT_TOKENS, triton.cdiv(capacity, MAX_SPLITS))
-    return triton.cdiv(tokens, block_n) * block_n
+    tokens = max(cdiv(hint, want), MIN_SPLIT_TOKENS, cdiv(capacity, MAX_SPLITS))
+    return cdiv(tokens, block_n) * block_n
 
 
 def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
@@ -208,8 +209,8 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
     if split_tokens is None:
         split_tokens = choose_split_tokens(B, num_kv_heads, capacity, bn,
                                            _num_sms(q.device), max_context_len)
-    split_tokens = max(triton.cdiv(split_tokens, bn) * bn, bn)
-    num_splits = max(triton.cdiv(capacity, split_tokens), 1)
+    split_tokens = max(cdiv(split_tokens, bn) * bn, bn)
+    num_splits = max(cdiv(capacity, split_tokens), 1)
     assert num_splits <= 65535, "too many splits for the grid"
     direct = num_splits == 1
     fused = (FUSED_MERGE if fused_merge is None else fused_merge) and not direct
@@ -228,7 +229,7 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
         q, k_cache, v_cache, out, part_o, part_lse, context_lens, block_tables, counters,
         *q.stride(), *out.stride(), *k_cache.stride(), block_tables.stride(0),
         num_kv_heads, split_tokens, scale * LOG2E,
-        GROUP=group, GROUP_PAD=max(16, triton.next_power_of_2(group)),
+        GROUP=group, GROUP_PAD=max(16, next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
         DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
         num_warps=nw, num_stages=ns,

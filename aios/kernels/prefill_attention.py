@@ -29,6 +29,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
+from aios.kernels.host_math import cdiv
 
 LOG2E = 1.4426950408889634
 
@@ -209,7 +210,7 @@ def prefill_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seq
     bm, bn, nw, ns = _default_config(is16, head_dim)
     bm, bn = block_m or bm, block_n or bn
     nw, ns = num_warps or nw, num_stages or ns
-    grid = (batch * num_heads, triton.cdiv(max_seqlen_q, bm))
+    grid = (batch * num_heads, cdiv(max_seqlen_q, bm))
     assert grid[1] <= 65535, "max_seqlen_q too long for the grid"
     _prefill_kernel[grid](
         q, kv, vv, out, cu_seqlens_q, cu_seqlens_k, bt,

@@ -21,6 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import next_power_of_2
 from aios.kernels.rotary import check_shapes, head_halves, load_cos_sin, rotate_and_store
 
 
@@ -81,8 +82,8 @@ def qk_norm_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
             *q.stride(), *k.stride(), cos_sin_cache.stride(0),
             num_q_heads, k.shape[1], eps,
             HALF=head_dim // 2,
-            BLOCK_HQ=triton.next_power_of_2(num_q_heads),
-            BLOCK_HK=triton.next_power_of_2(k.shape[1]),
+            BLOCK_HQ=next_power_of_2(num_q_heads),
+            BLOCK_HK=next_power_of_2(k.shape[1]),
             num_warps=4,
         )
     return q, k

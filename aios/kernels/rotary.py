@@ -13,6 +13,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import next_power_of_2
+
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
 
 
@@ -96,8 +98,8 @@ def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
             *q.stride(), *k.stride(), cos_sin_cache.stride(0),
             num_q_heads, k.shape[1],
             HALF=head_dim // 2,
-            BLOCK_HQ=triton.next_power_of_2(num_q_heads),
-            BLOCK_HK=triton.next_power_of_2(k.shape[1]),
+            BLOCK_HQ=next_power_of_2(num_q_heads),
+            BLOCK_HK=next_power_of_2(k.shape[1]),
             num_warps=4,
         )
     return q, k

@@ -62,6 +62,8 @@ import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
+from aios.kernels.host_math import cdiv
+
 BLOCK = 1024               # tokens per tile: 8 per thread with 4 warps
 NUM_WARPS = 4
 PROGRAMS_PER_SM = 4
@@ -207,10 +209,10 @@ def _num_sms(device: torch.device) -> int:
 
 def choose_split_tokens(batch: int, vocab: int, block: int, num_sms: int) -> int:
     """Tokens per split (a multiple of block), for ~PROGRAMS_PER_SM programs per SM."""
-    want = triton.cdiv(PROGRAMS_PER_SM * num_sms, batch)            # splits per row
-    tokens = vocab if want <= 1 else max(triton.cdiv(vocab, want), MIN_SPLIT_TOKENS)
-    tokens = max(tokens, triton.cdiv(vocab, MAX_SPLITS))
-    return triton.cdiv(tokens, block) * block
+    want = cdiv(PROGRAMS_PER_SM * num_sms, batch)            # splits per row
+    tokens = vocab if want <= 1 else max(cdiv(vocab, want), MIN_SPLIT_TOKENS)
+    tokens = max(tokens, cdiv(vocab, MAX_SPLITS))
+    return cdiv(tokens, block) * block
 
 
 def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
@@ -240,9 +242,9 @@ def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
     block = block or BLOCK
     if split_tokens is None:
         split_tokens = choose_split_tokens(batch, vocab, block, _num_sms(logits.device))
-    whole_row = triton.cdiv(vocab, block) * block          # also keeps start + split in int32
-    split_tokens = min(max(triton.cdiv(split_tokens, block) * block, block), whole_row)
-    num_splits = triton.cdiv(vocab, split_tokens)
+    whole_row = cdiv(vocab, block) * block          # also keeps start + split in int32
+    split_tokens = min(max(cdiv(split_tokens, block) * block, block), whole_row)
+    num_splits = cdiv(vocab, split_tokens)
     assert num_splits <= MAX_SPLITS, f"{num_splits} splits > {MAX_SPLITS}: raise split_tokens"
     direct = num_splits == 1
     if direct:

@@ -10,6 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import cdiv, next_power_of_2
+
 
 @triton.jit
 def _silu_and_mul_kernel(
@@ -38,10 +40,10 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
         x2 = x2.contiguous()
     rows = x2.shape[0]
     out = torch.empty((rows, n_cols), dtype=x.dtype, device=x.device)
-    block = min(triton.next_power_of_2(n_cols), 1024)
+    block = min(next_power_of_2(n_cols), 1024)
     if rows > 0:
-        _silu_and_mul_kernel[(rows, triton.cdiv(n_cols, block))](
+        _silu_and_mul_kernel[(rows, cdiv(n_cols, block))](
             x2, out, x2.stride(0), out.stride(0), n_cols,
             BLOCK=block, num_warps=4,
         )
-    return out.view(*x.shape[:-1], n_cols)
+    return out if x.dim() == 2 else out.view(*x.shape[:-1], n_cols)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import cdiv, next_power_of_2
 from aios.kernels.tickets import ticket_counters
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -136,7 +137,7 @@ CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
 
 
 def rows_bucket(rows: int) -> int:
-    return max(16, triton.next_power_of_2(rows))
+    return max(16, next_power_of_2(rows))
 
 
 @lru_cache(maxsize=None)
@@ -154,11 +155,11 @@ def default_config(rows: int, n: int, k: int, num_sms: int = 132) -> GemmConfig:
     range is a whole number of BLOCK_K steps; an uneven last one idles).
     """
     block_n = 32 if n >= 2048 else 16
-    tiles = triton.cdiv(n, block_n)
+    tiles = cdiv(n, block_n)
     split_k = 1
     while tiles * split_k < 2 * num_sms and k // (2 * split_k) >= 128 and split_k < 16:
         split_k *= 2
-    per_split = triton.cdiv(k, split_k)
+    per_split = cdiv(k, split_k)
     block_k = 256 if per_split % 256 == 0 else 128
     return GemmConfig(block_n, block_k, split_k, num_warps=4, num_stages=3)
 
@@ -189,10 +190,10 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     if m == 0:
         return y.view(*x.shape[:-1], n)
     cfg = config or pick_config(m, n, k, x.device)
-    split_k = max(1, min(cfg.split_k, triton.cdiv(k, cfg.block_k)))
-    k_per_split = triton.cdiv(triton.cdiv(k, cfg.block_k), split_k) * cfg.block_k
-    split_k = triton.cdiv(k, k_per_split)        # no split left without K to sum
-    tiles = triton.cdiv(n, cfg.block_n)
+    split_k = max(1, min(cfg.split_k, cdiv(k, cfg.block_k)))
+    k_per_split = cdiv(cdiv(k, cfg.block_k), split_k) * cfg.block_k
+    split_k = cdiv(k, k_per_split)        # no split left without K to sum
+    tiles = cdiv(n, cfg.block_n)
     counters = tile_counters(x.device)
     if split_k > 1:
         assert tiles <= MAX_TILES, f"{tiles} output tiles exceed the {MAX_TILES} counters"

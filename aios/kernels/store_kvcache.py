@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import next_power_of_2
+
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
 
 
@@ -62,5 +64,5 @@ def store_kvcache(key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor,
         *key.stride(), *value.stride(), *k_cache.stride(),
         num_kv_heads,
         KV_BLOCK_SIZE=k_cache.shape[1], HEAD_DIM=head_dim,
-        BLOCK_H=triton.next_power_of_2(num_kv_heads),
+        BLOCK_H=next_power_of_2(num_kv_heads),
     )

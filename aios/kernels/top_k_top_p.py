@@ -43,6 +43,8 @@ import torch
 import triton
 import triton.language as tl
 
+from aios.kernels.host_math import next_power_of_2
+
 BLOCK = 2048
 NUM_WARPS = 8
 MIN_CANDIDATES = 64
@@ -207,7 +209,7 @@ def top_k_top_p_thresholds(logits, temperatures, top_ks, top_ps, num_candidates=
     _top_k_top_p_threshold_kernel[(batch,)](
         logits, temperatures.contiguous(), top_ks.contiguous(), top_ps.contiguous(), candidates,
         out, logits.stride(0), vocab, k,
-        BITS=logits.element_size() * 8, CAND_BLOCK=triton.next_power_of_2(k),
+        BITS=logits.element_size() * 8, CAND_BLOCK=next_power_of_2(k),
         BLOCK=BLOCK if logits.is_cuda else 256, num_warps=NUM_WARPS,
     )
     return out
