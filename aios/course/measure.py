@@ -11,10 +11,11 @@
 Lessons 3 on run the course workload twice in one process: in lesson N's
 engine with your pieces plugged in, then in lesson N-1's engine with the
 engine's own pieces (lessons 4 to 6, whose engines serve one request at a
-time: both engines take turns of a few steps; stage_run.run_both).
-Both output tokens/s are printed beside the course's promise, with their ratio. Lessons 1 and 2 have no loop of their own yet: they
-run one forward pass and a short greedy generation with your pieces, and
-compare both with the engine's own.
+time: both engines take turns of a few steps; stage_run.run_both). Both
+output tokens/s are printed beside the course's promise, with their ratio.
+Lessons 1 and 2 have no loop of their own yet: they run one forward pass and
+a short greedy generation with your pieces, and compare both with the
+engine's own.
 
 Lessons 9 to 11 first check their pieces on their own (kernel_checks.py): the
 Triton kernels against the PyTorch references on small tensors (in Triton's
@@ -40,7 +41,7 @@ from aios.course.exercise import REPO_ROOT, exercise_path, load_exercise
 from aios.course.kernel_checks import KERNEL_CHECKS
 from aios.course.plugin import PLUG_POINTS, pieces, plugged
 from aios.course.report import run_header, report_runs, write_json
-from aios.course.stage_run import StageEngine, _free_memory, run_both, run_stage
+from aios.course.stage_run import StageEngine, free_memory, run_both, run_stage
 from aios.course.stages import LESSONS, stage_options, workload_sampling
 from aios.course.sweep import context_sweep, draw_sweep
 from aios.course.workload import WORKLOADS, shared_prefix_workload
@@ -134,7 +135,7 @@ def _measure_stages(lesson: int, args, replacements: dict) -> dict:
     else:
         this_lesson = partial(StageEngine, lesson, model, device, workload, replacements, whose)
         lesson_before = partial(StageEngine, lesson - 1, model, device, workload, {}, "engine")
-        one_at_a_time = all(stage_options(n, device).get("max_num_seqs") == 1 for n in (lesson - 1, lesson))
+        one_at_a_time = all(stage_options(n, device)["max_num_seqs"] == 1 for n in (lesson - 1, lesson))
         runs = run_both(this_lesson, lesson_before, args.previous_first, take_turns=one_at_a_time)
     results = report_runs(lesson, workload, runs, device, model)
     results["stage"] = stage_options(lesson, device)
@@ -171,7 +172,7 @@ def _compare_forward(lesson: int, args, replacements: dict) -> dict:
         outcome[name] = (logits, tokens, len(tokens["token_ids"]) / seconds)
         llm.close()
         del llm
-        _free_memory()
+        free_memory()
     (mine_logits, mine_out, mine_tps), (ref_logits, ref_out, ref_tps) = outcome.values()
     diff = (mine_logits - ref_logits).abs().max().item()
     same = mine_out["token_ids"] == ref_out["token_ids"]

@@ -147,7 +147,7 @@ class StageEngine:
                        [s.completion_token_ids for s in seqs], self.compiled, self.host_pauses, self.turns)
         llm.close()
         del self.llm, llm, blocks
-        _free_memory()
+        free_memory()
         return run
 
 
@@ -173,11 +173,10 @@ def run_both(this_lesson, lesson_before, previous_first: bool, take_turns: bool 
         engines = [first(), second()]
         for engine in engines:
             engine.add(engine.requests)
-        busy, round_ = list(engines), 0
+        busy = list(engines)
         while busy:
-            busy = [engine for engine in (busy if round_ % 2 == 0 else busy[::-1])
-                    if engine.run_steps(TURN_STEPS)]
-            round_ += 1
+            still_busy = [engine for engine in busy if engine.run_steps(TURN_STEPS)]
+            busy = still_busy[::-1]   # who went second goes first next round
         runs = [engine.finish() for engine in engines]
     else:
         runs = []
@@ -194,7 +193,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _free_memory() -> None:
+def free_memory() -> None:
     """After an engine is dropped: give its memory back before the next one is sized."""
     gc.collect()
     if torch.cuda.is_available():

@@ -215,7 +215,7 @@ def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     The linear layers' `impl` on a GPU (ModelRunner._use_triton_layer_kernels).
     Prefill batches (hundreds of rows) stay with cuBLAS, which is compute-tuned.
     So do eager steps: launched from Python, a Triton kernel costs the host
-    ~3x what a cuBLAS call does (~75 vs ~27 us on an H200's host,
+    2-4x what a cuBLAS call does (51-80 vs 18-27 us on an H200's host,
     benchmarks/launch_cost.py), far more than the few microseconds of GPU time
     it saves; a replayed graph pays no launch cost at all.
     """

@@ -23,6 +23,8 @@ kernels). Neither runs on a CPU, where the engine keeps its PyTorch pieces.
 layer's own launches, the number a lesson multiplies by the layer count.
 """
 from collections import Counter
+from contextlib import ExitStack
+from unittest.mock import patch
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -99,7 +101,7 @@ class LaunchCounter(TorchDispatchMode):
     def __enter__(self):
         self._depth = getattr(self, "_depth", 0) + 1   # entered again to count a decomposition
         if self._depth == 1:
-            self._unpatch = _count_other_launches(self)
+            self._other_launches = _count_other_launches(self)
         return super().__enter__()
 
     def __exit__(self, *exc):
@@ -107,14 +109,14 @@ class LaunchCounter(TorchDispatchMode):
         if self._depth == 0:
             for hook in self._hooks:
                 hook.remove()
-            self._unpatch()
+            self._other_launches.close()
         return super().__exit__(*exc)
 
 
-def _count_other_launches(counter: LaunchCounter):
+def _count_other_launches(counter: LaunchCounter) -> ExitStack:
     """Wrap what launches GPU work without an aten op: Triton's kernel launch and a
-    CUDA graph's replay. Returns the function that unwraps them."""
-    patched = []
+    CUDA graph's replay. Closing the returned stack unwraps them."""
+    stack = ExitStack()
 
     def wrap(owner, name, label):
         original = getattr(owner, name)
@@ -123,8 +125,7 @@ def _count_other_launches(counter: LaunchCounter):
             if not kwargs.get("warmup", False):   # JITFunction.run(warmup=True) only compiles
                 counter._count(label(self))
             return original(self, *args, **kwargs)
-        setattr(owner, name, counted)
-        patched.append((owner, name, original))
+        stack.enter_context(patch.object(owner, name, counted))
 
     wrap(torch.cuda.CUDAGraph, "replay", lambda graph: "cuda_graph_replay")
     try:
@@ -132,11 +133,7 @@ def _count_other_launches(counter: LaunchCounter):
         wrap(JITFunction, "run", lambda kernel: f"triton:{kernel.fn.__name__}")
     except ImportError:
         pass   # no Triton: no Triton launches to count
-
-    def unpatch():
-        for owner, name, original in reversed(patched):
-            setattr(owner, name, original)
-    return unpatch
+    return stack
 
 
 def count_decode_step(llm, prompt_len: int = 64) -> dict:
