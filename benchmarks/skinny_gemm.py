@@ -1,9 +1,11 @@
 """The skinny GEMM against cuBLAS at decode batch sizes, and its tile table (needs CUDA).
 
-    python benchmarks/skinny_gemm.py [--json PATH] [--budget-s 150]
+    python benchmarks/skinny_gemm.py [--json PATH] [--budget-s 150] [--models Qwen3-8B/tp2]
 
-For the four GEMMs of a layer of Qwen3-0.6B and of Qwen3-8B (qkv, o, gate_up,
-down; bf16) at M = 1, 4, 8, 16, 32 (and 64) rows, times F.linear (cuBLAS) and
+For the four GEMMs of a layer of each model (default Qwen3-0.6B and Qwen3-8B;
+"/tp2" is one rank's shard at tensor parallelism 2: qkv and gate_up split their
+N, o and down their K) (qkv, o, gate_up, down; bf16) at M = 1, 4, 8, 16, 32
+(and 64) rows, times F.linear (cuBLAS) and
 aios/kernels/skinny_gemm.py: its default config, and a small sweep:
   1. (BLOCK_N, BLOCK_K, SPLIT_K) at 4 warps / 3 stages,
   2. (num_warps, num_stages) around the best of 1.
@@ -17,7 +19,9 @@ every call streams its weight from HBM as in a real step (28 layers of
 different weights). GB/s counts the weight + x + y bytes once, against the
 H100's ~3.0 TB/s.
 
-Prints (and writes in the JSON) the CONFIGS table for skinny_gemm.py and the
+Prints (and writes in the JSON) the CONFIGS table for skinny_gemm.py, the
+entries that beat cuBLAS by >= 3% over their bucket ("engine_configs", also
+written alone to --engine-configs: the file AIOS_SKINNY_GEMM_CONFIGS reads), and the
 per-layer sum of the four GEMMs per M: cuBLAS vs the kernel's default vs its
 best config. Results go to --json (default $OUT/skinny_gemm.json) after every
 shape, so a cut-off run keeps what it measured. --budget-s stops sweeping
@@ -52,8 +56,19 @@ def layer_shapes(hidden, inter, heads, kv_heads, head_dim):
             ("down", hidden, inter)]
 
 
-MODELS = {"Qwen3-0.6B": dict(layers=28, shapes=layer_shapes(1024, 3072, 16, 8, 128)),
-          "Qwen3-8B": dict(layers=36, shapes=layer_shapes(4096, 12288, 32, 8, 128))}
+def sharded(shapes, tp):
+    """One rank's GEMMs: column-parallel qkv / gate_up split N, row-parallel o / down split K."""
+    return [(name, n // tp, k) if name in ("qkv", "gate_up") else (name, n, k // tp)
+            for name, n, k in shapes]
+
+
+QWEN3 = {"Qwen3-0.6B": (28, layer_shapes(1024, 3072, 16, 8, 128)),
+         "Qwen3-8B": (36, layer_shapes(4096, 12288, 32, 8, 128)),
+         "Qwen3-14B": (40, layer_shapes(5120, 17408, 40, 8, 128))}
+MODELS = {f"{name}{suffix}": dict(layers=layers, shapes=sharded(shapes, tp))
+          for name, (layers, shapes) in QWEN3.items() for suffix, tp in (("", 1), ("/tp2", 2))}
+DEFAULT_MODELS = "Qwen3-0.6B,Qwen3-8B"
+MIN_GAIN = 0.03   # an engine entry must beat cuBLAS by this much over its bucket
 BUCKETS = {16: [1, 4, 8, 16], 32: [32], 64: [64]}
 
 
@@ -64,7 +79,14 @@ def parse_args():
     p.add_argument("--budget-s", type=float, default=120.0,
                    help="stop sweeping after this many seconds (the whole run stays < 3 min)")
     p.add_argument("--buckets", default="16,32,64", help="rows buckets to measure")
-    return p.parse_args()
+    p.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated, of: {', '.join(MODELS)}")
+    p.add_argument("--engine-configs", metavar="PATH",
+                   help="also write the winning entries here, for AIOS_SKINNY_GEMM_CONFIGS")
+    args = p.parse_args()
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        p.error(f"unknown models {sorted(unknown)}; choose from {', '.join(MODELS)}")
+    return args
 
 
 class WeightRing:
@@ -177,10 +199,16 @@ def measure_shape(model, name, n, k, bucket, num_sms, deadline):
     return rows, best
 
 
-def summarize(rows):
+def beats_cublas(rows) -> bool:
+    """Is the best config >= MIN_GAIN faster than cuBLAS, summed over the bucket's row counts?"""
+    return sum(r["best_us"] for r in rows) <= (1 - MIN_GAIN) * sum(r["cublas_us"] for r in rows)
+
+
+def summarize(rows, models):
     """Per model and M: the four GEMMs of one layer, summed, and over all layers."""
     out = []
-    for model, spec in MODELS.items():
+    for model in models:
+        spec = MODELS[model]
         for m in sorted({r["M"] for r in rows if r["model"] == model}):
             sel = [r for r in rows if r["model"] == model and r["M"] == m]
             if len(sel) < len(spec["shapes"]):
@@ -205,24 +233,32 @@ def main():
                   rows=[], configs={}, summary=[])
     print(f"{result['device']}, {num_sms} SMs; sweep budget {args.budget_s:.0f} s", flush=True)
     # The shapes the engine meets most first: 0.6B at <= 16 rows, then 32, then 8B, then 64.
-    order = [(b, model) for b in buckets if b <= 32 for model in MODELS] + \
-            [(b, model) for b in buckets if b > 32 for model in MODELS]
+    models = args.models.split(",")
+    result["engine_configs"] = {}
+    order = [(b, model) for b in buckets if b <= 32 for model in models] + \
+            [(b, model) for b in buckets if b > 32 for model in models]
     for bucket, model in order:
         for name, n, k in MODELS[model]["shapes"]:
             rows, best = measure_shape(model, name, n, k, bucket, num_sms, start + args.budget_s)
             result["rows"] += rows
             if rows[0]["configs_tried"]:
                 result["configs"][f"({bucket}, {n}, {k})"] = f"GemmConfig{tuple(best)}"
+                if beats_cublas(rows) and bucket <= 32:   # the engine's skinny GEMM stops at 32 rows
+                    result["engine_configs"][f"{bucket},{n},{k}"] = list(best)
+                    if args.engine_configs:
+                        with open(args.engine_configs, "w") as f:
+                            json.dump(result["engine_configs"], f, indent=1)
             if args.json:
                 with open(args.json, "w") as f:
                     json.dump(result, f, indent=1)
             del rows
             torch.cuda.empty_cache()
     print("\nper layer (sum of the four GEMMs):")
-    result["summary"] = summarize(result["rows"])
+    result["summary"] = summarize(result["rows"], models)
     print("\nCONFIGS for aios/kernels/skinny_gemm.py (rows bucket, N, K):")
     for key, cfg in result["configs"].items():
-        print(f"    {key}: {cfg},")
+        wins = key.strip("()").replace(" ", "") in result["engine_configs"]
+        print(f"    {key}: {cfg},{'' if wins else '   # not >= 3% faster than cuBLAS'}")
     result["seconds"] = time.time() - start
     if args.json:
         with open(args.json, "w") as f:

@@ -117,13 +117,43 @@ def profile_decode(llm: LLM, batch: int, prompt_len: int = 512, steps: int = 50,
     return result
 
 
-def _kernel_profile(llm: LLM, steps: int) -> dict:
+def profile_prefill(llm: LLM, prompts: int = 16, prompt_len: int = 1024, rounds: int = 3) -> dict:
+    """Time prefill steps of `prompts` x `prompt_len` new tokens (one step each, at the
+    default 16,384-token budget), then profile one more: GPU time, NCCL's share, top kernels."""
+    on_gpu = llm.config.device == "cuda"
+    g = torch.Generator().manual_seed(prompts)
+    vocab = llm.config.hf_config.vocab_size
+    params = SamplingParams(max_tokens=1, ignore_eos=True)
+
+    def one_round():
+        for _ in range(prompts):
+            llm.add_request(torch.randint(0, vocab, (prompt_len,), generator=g).tolist(), params)
+        while not llm.is_finished():
+            llm.step()
+
+    one_round()   # first visit of these shapes: outside the timing
+    if on_gpu:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        one_round()
+    wall = (time.perf_counter() - start) / rounds
+    result = {"tp": llm.config.tensor_parallel_size, "prefill_tokens": prompts * prompt_len,
+              "ms_per_round": 1e3 * wall, "prefill_tok_s": prompts * prompt_len / wall}
+    if on_gpu:
+        result.update(_kernel_profile(llm, 1, work=one_round))
+    return result
+
+
+def _kernel_profile(llm: LLM, steps: int, work=None) -> dict:
+    """Profile `steps` calls of `work` (default: llm.step) -> per-call GPU time and kernels."""
+    work = work or llm.step
     acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=acts) as prof:
         start = time.perf_counter()
         for _ in range(steps):
-            llm.step()
+            work()
         torch.cuda.synchronize()
         wall = time.perf_counter() - start
     events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
@@ -139,6 +169,11 @@ def _kernel_profile(llm: LLM, steps: int) -> dict:
 
 
 def print_result(r: dict) -> None:
+    if "prefill_tokens" in r:
+        print(f"\nTP={r['tp']} prefill of {r['prefill_tokens']:,} tokens: {r['ms_per_round']:.1f} ms "
+              f"({r['prefill_tok_s']:,.0f} tok/s); GPU busy {r.get('gpu_busy_ms_per_step', 0):.1f} ms, "
+              f"NCCL {r.get('nccl_ms_per_step', 0):.1f} ms")
+        return
     print(f"\nTP={r['tp']} batch {r['batch']}: {r['ms_per_step']:.3f} ms/step "
           f"({r['batch'] / r['ms_per_step'] * 1e3:,.0f} tok/s while decoding)")
     for label, value in r["phases_ms"].items():

@@ -8,11 +8,14 @@ build (weights, KV-cache profiling, CUDA graph capture, a worker process and
 NCCL under TP), so this builds it once and measures each workload exactly as
 benchmark.py does (run_aios: warm-up, then the timed generate), writing
 OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends
-(<workload>-tp<N>-sync.json with --no-async-scheduling). Then
-benchmarks/tp_profile.py's decode profile at each batch size, written to
-OUT/profile-tp<N>.json.
+(<workload>-tp<N>-sync.json with --no-async-scheduling), with the run's wall
+time split by step kind ("step_seconds": prefill and decode steps). Then
+benchmarks/tp_profile.py's profiles, written to OUT/profile-tp<N>.json: a
+prefill of 16 x 1,024 tokens (--profile-prefill) and decode at each batch size.
 """
 import argparse
+import collections
+import contextlib
 import json
 import sys
 import time
@@ -22,8 +25,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from aios import LLM  # noqa: E402
 from benchmark import report, run_aios  # noqa: E402
-from benchmarks.tp_profile import print_result, profile_decode  # noqa: E402
+from benchmarks.tp_profile import print_result, profile_decode, profile_prefill  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
+
+
+@contextlib.contextmanager
+def timed_steps(llm):
+    """Sum llm.step()'s wall time by the kind of step it returns ("prefill"/"decode").
+
+    Under async scheduling a call returns the step launched one call earlier and
+    mostly waits for it, so its time is charged to that step's kind."""
+    seconds = collections.Counter()
+    step = llm.step
+
+    def timed():
+        start = time.perf_counter()
+        seqs, is_prefill = step()
+        seconds["prefill" if is_prefill else "decode"] += time.perf_counter() - start
+        return seqs, is_prefill
+
+    llm.step = timed
+    try:
+        yield seconds
+    finally:
+        del llm.step
 
 
 def main():
@@ -32,6 +57,7 @@ def main():
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--workloads", default="nano,table")
     p.add_argument("--profile-batches", default="32,256", help="empty: no profile")
+    p.add_argument("--profile-prefill", action="store_true", help="also profile a 16,384-token prefill")
     p.add_argument("--no-async-scheduling", action="store_true")
     p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
     p.add_argument("--out", default=".")
@@ -51,12 +77,19 @@ def main():
         for name in args.workloads.split(","):
             workload = WORKLOADS[name]
             prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)
-            result = run_aios(llm, prompts, params, warmup=warm)
+            if warm:
+                llm.warm_up()   # outside the step timers
+            with timed_steps(llm) as step_seconds:
+                result = run_aios(llm, prompts, params, warmup=False)
+            result["step_seconds"] = dict(step_seconds)
             warm = False  # one warm-up compiles everything for the next workloads too
             result["tensor_parallel_size"] = args.tp
             result["async_scheduling"] = llm.config.async_scheduling
             report([result], workload, llm.config, str(out / f"{name}-{tag}.json"))
         profiles = []
+        if args.profile_prefill:
+            profiles.append(profile_prefill(llm))
+            print_result(profiles[-1])
         for batch in filter(None, args.profile_batches.split(",")):
             profiles.append(profile_decode(llm, int(batch)))
             print_result(profiles[-1])

@@ -33,7 +33,8 @@ from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.rotary import rotary  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
-from aios.kernels.skinny_gemm import CONFIGS, GemmConfig, skinny_gemm, skinny_linear, tile_counters  # noqa: E402
+from aios.kernels.skinny_gemm import (CONFIGS, GemmConfig, load_configs, skinny_gemm,  # noqa: E402
+                                      skinny_linear, tile_counters)
 from aios.kernels.store_kvcache import store_kvcache  # noqa: E402
 from aios.utils.context import Context  # noqa: E402
 
@@ -193,6 +194,17 @@ def test_skinny_gemm(rows, n, k, with_bias, config, dtype):
     out = skinny_gemm(x, weight, bias, config)
     assert out.shape == (rows, n) and out.dtype == dtype
     check(out, _linear_ref64(x, weight, bias), dtype)
+
+
+def test_skinny_gemm_configs_file_adds_entries(tmp_path):
+    """AIOS_SKINNY_GEMM_CONFIGS: the table benchmarks/skinny_gemm.py measured elsewhere."""
+    path = tmp_path / "configs.json"
+    path.write_text('{"16,3072,4096": [32, 256, 1, 4, 3], "32,4096,6144": [16, 128, 4, 4, 3]}')
+    assert load_configs(str(path)) == {(16, 3072, 4096): GemmConfig(32, 256, 1, 4, 3),
+                                       (32, 4096, 6144): GemmConfig(16, 128, 4, 4, 3)}
+    path.write_text('{"16,3072": [32, 256, 1, 4, 3]}')   # a key without K
+    with pytest.raises(ValueError, match="AIOS_SKINNY_GEMM_CONFIGS"):
+        load_configs(str(path))
 
 
 def test_skinny_gemm_strided_rows_and_leading_dims():

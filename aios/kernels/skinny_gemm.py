@@ -25,8 +25,12 @@ runs all of its GEMMs on one stream.
 
 The tile sizes come from a small table keyed by (rows bucket, N, K), measured
 by benchmarks/skinny_gemm.py on an H100; shapes not in it get a heuristic.
-Nothing is tuned while the engine runs.
+Nothing is tuned while the engine runs. A table measured elsewhere (another
+GPU, other shapes) can be added without editing this file: point
+AIOS_SKINNY_GEMM_CONFIGS at the JSON file benchmarks/skinny_gemm.py writes
+(its "engine_configs").
 """
+import json
 import os
 from functools import lru_cache
 from typing import NamedTuple
@@ -134,6 +138,28 @@ CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
     (32, 24576, 4096): GemmConfig(64, 128, 1, 2, 3),
     (32, 4096, 12288): GemmConfig(32, 256, 2, 4, 3),
 }
+
+
+def load_configs(path: str) -> dict[tuple[int, int, int], GemmConfig]:
+    """{"16,3072,4096": [block_n, block_k, split_k, num_warps, num_stages], ...} -> CONFIGS entries."""
+    try:
+        with open(path) as f:
+            table = json.load(f)
+        configs = {}
+        for key, cfg in table.items():
+            shape = tuple(int(v) for v in key.split(","))
+            if len(shape) != 3 or not 3 <= len(cfg) <= 5:
+                raise ValueError(f"entry {key!r}: {cfg!r}")
+            configs[shape] = GemmConfig(*(int(v) for v in cfg))
+        return configs
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise ValueError(f"AIOS_SKINNY_GEMM_CONFIGS={path!r}: expected a JSON object like "
+                         f'{{"16,3072,4096": [32, 256, 1, 4, 3]}} (benchmarks/skinny_gemm.py '
+                         f"writes one): {e}") from e
+
+
+if os.environ.get("AIOS_SKINNY_GEMM_CONFIGS"):
+    CONFIGS.update(load_configs(os.environ["AIOS_SKINNY_GEMM_CONFIGS"]))
 
 
 def rows_bucket(rows: int) -> int:
