@@ -7,6 +7,7 @@ through a small key-value store served by rank 0 on a loopback port.
 """
 import os
 import threading
+import uuid
 import warnings
 from datetime import timedelta
 
@@ -63,27 +64,32 @@ def join_process_group(rank: int, world_size: int, device_type: str,
 
 # ------------------------------------------------------------ all-reduce --
 class P2PAllReduce:
-    """An all-reduce that reads the other GPUs' memory directly (opt-in).
+    """An all-reduce that reads the other GPUs' memory directly.
 
-    NCCL's all-reduce costs ~10-20 us even for a few KB, and a decode step
-    makes two per layer. Here each rank copies its partial sum into a buffer
-    the other ranks can read over NVLink (PyTorch's symmetric memory), and one
-    kernel waits for every rank, adds all the buffers and waits again (so the
-    buffer can be reused): PyTorch's one-shot all-reduce. Only for tensors up
-    to `max_numel` (a decode step's); larger ones go to NCCL. It works inside
-    CUDA graphs. Turned on by AIOS_TP_ALL_REDUCE=symm_mem (GPUs only).
+    NCCL's all-reduce costs ~9 us for a decode step's 256 KB and ~34 us for
+    2 MB on two H200s (BENCHMARKS.md), and a decode step makes two per layer.
+    Here each rank copies its partial sum into a buffer the other ranks can
+    read over NVLink (PyTorch's symmetric memory), and one kernel waits for
+    every rank, adds all the buffers and waits again (so the buffer can be
+    reused): PyTorch's one-shot all-reduce. Only for tensors up to
+    `max_numel` (a decode step's); larger ones (prefill) go to NCCL, whose
+    ring uses the links' bandwidth better. It works inside CUDA graphs.
+
+    PyTorch remembers a symmetric-memory group by name for the life of the
+    process, and a new process group reuses the name of the last one ("0"):
+    so every TP engine registers a group name of its own, drawn by rank 0.
     """
 
     def __init__(self, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
-        if not hasattr(torch.ops.symm_mem, "one_shot_all_reduce_out"):
-            raise RuntimeError("AIOS_TP_ALL_REDUCE=symm_mem needs torch.ops.symm_mem."
-                               "one_shot_all_reduce_out (PyTorch 2.6 or later); unset it")
-        self.group_name = dist.group.WORLD.group_name
+        from torch._C._distributed_c10d import _SymmetricMemory
+        store = dist.distributed_c10d._get_default_store()
+        if get_tp_rank() == 0:
+            store.set("aios-p2p-group", f"aios-tp-{uuid.uuid4().hex}")
+        self.group_name = store.get("aios-p2p-group").decode()   # waits for rank 0's
+        _SymmetricMemory.set_group_info(self.group_name, get_tp_rank(), get_tp_size(),
+                                        dist.PrefixStore(self.group_name, store))
         self.max_numel, self.dtype = max_numel, dtype
-        with warnings.catch_warnings():  # needed before PyTorch 2.8, deprecated since
-            warnings.simplefilter("ignore", FutureWarning)
-            symm_mem.enable_symm_mem_for_group(self.group_name)
         self.buffer = symm_mem.empty(max_numel, dtype=dtype, device=device)
         symm_mem.rendezvous(self.buffer, self.group_name)  # every rank, in the same order
 
@@ -99,16 +105,33 @@ class P2PAllReduce:
 
 
 _p2p: P2PAllReduce | None = None
+ALL_REDUCE_CHOICES = ("auto", "nccl", "symm_mem")
+
+
+def p2p_supported(device: torch.device) -> str | None:
+    """None if the P2P all-reduce can run here, else why not."""
+    if not hasattr(torch.ops.symm_mem, "one_shot_all_reduce_out"):
+        return "this PyTorch has no torch.ops.symm_mem.one_shot_all_reduce_out (2.6 or later does)"
+    peers = [r for r in range(get_tp_size()) if r != device.index]
+    if not all(torch.cuda.can_device_access_peer(device, p) for p in peers):
+        return "the GPUs cannot read each other's memory (no NVLink or PCIe peer access)"
+    return None
 
 
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
-    P2P all-reduce on): on with AIOS_TP_ALL_REDUCE=symm_mem, several GPUs."""
+    P2P all-reduce on). AIOS_TP_ALL_REDUCE: auto (the default: the P2P all-reduce
+    where the GPUs support it), symm_mem (it, or an error), nccl (never)."""
     global _p2p
-    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
-    if choice not in ("nccl", "symm_mem"):
-        raise ValueError(f"AIOS_TP_ALL_REDUCE must be 'nccl' or 'symm_mem', got {choice!r}")
+    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")
+    if choice not in ALL_REDUCE_CHOICES:
+        raise ValueError(f"AIOS_TP_ALL_REDUCE must be one of {', '.join(ALL_REDUCE_CHOICES)}, got {choice!r}")
     if choice == "nccl" or get_tp_size() == 1 or device.type != "cuda":
+        return False
+    why_not = p2p_supported(device)
+    if why_not:
+        if choice == "symm_mem":
+            raise RuntimeError(f"AIOS_TP_ALL_REDUCE=symm_mem: {why_not}; unset it to use NCCL")
         return False
     _p2p = P2PAllReduce(max_numel, dtype, device)
     return True

@@ -1,0 +1,114 @@
+"""The all-reduce alone, on 2 GPUs: NCCL against the P2P (symmetric-memory) one.
+
+    python benchmarks/all_reduce.py [--rows 32,256,16384] [--json PATH]
+
+A TP=2 step of Qwen3-8B makes 73 all-reduces of [rows, 4,096] bf16 (two a
+layer, and the embedding's). Here two processes, one a GPU, capture 73 of them
+back to back in one CUDA graph and replay it, so that the numbers are the
+collectives' own cost, with the ranks in step and no model around them (inside
+an engine, a rank that arrives late makes the other's all-reduce wait, and a
+profile counts that wait as the all-reduce's time). Each mode runs in fresh
+processes (NCCL reads its variables once):
+  nccl               NCCL as the engine runs it;
+  nccl-simple        NCCL_PROTO=Simple (bandwidth protocol);
+  nccl-ll128         NCCL_PROTO=LL128;
+  p2p                aios.utils.distributed.P2PAllReduce (PyTorch's one-shot
+                     all-reduce over symmetric memory), up to its buffer's size.
+Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from aios.utils import distributed  # noqa: E402
+
+HIDDEN = 4096
+PER_STEP = 73
+MODES = {"nccl": {}, "nccl-simple": {"NCCL_PROTO": "Simple"}, "nccl-ll128": {"NCCL_PROTO": "LL128"},
+         "p2p": {}}
+
+
+def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue) -> None:
+    os.environ.update(MODES[mode])
+    torch.cuda.set_device(rank)
+    store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
+    dist.init_process_group("nccl", store=store, rank=rank, world_size=2,
+                            device_id=torch.device("cuda", rank))
+    device = torch.device("cuda", rank)
+    if mode == "p2p":
+        distributed.use_p2p_all_reduce(max(r for r in rows_list if r <= 256) * HIDDEN, torch.bfloat16, device)
+    results = {}
+    for rows in rows_list:
+        if mode == "p2p" and rows > 256:
+            continue
+        torch.manual_seed(rows)   # both ranks hold the same values: the sum is exactly 2x
+        x = torch.randn(rows, HIDDEN, device=device, dtype=torch.bfloat16)
+        ref = x.clone()
+        distributed.all_reduce(x)
+        torch.cuda.synchronize()
+        ok = torch.equal(x, ref * 2)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                distributed.all_reduce(x)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(PER_STEP):
+                distributed.all_reduce(x)
+        for _ in range(5):
+            graph.replay()
+        dist.barrier()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        reps = 20
+        start.record()
+        for _ in range(reps):
+            graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        us = start.elapsed_time(end) * 1e3 / (reps * PER_STEP)
+        results[rows] = {"us": us, "bytes": x.numel() * 2, "correct": ok}
+        del graph
+    if rank == 0:
+        queue.put(results)
+    dist.barrier()
+    distributed._p2p = None
+    dist.destroy_process_group()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default="32,256,16384")
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--json")
+    args = p.parse_args()
+    rows_list = [int(r) for r in args.rows.split(",")]
+    ctx = mp.get_context("spawn")
+    table = {}
+    for i, mode in enumerate(args.modes.split(",")):
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=run_rank, args=(r, mode, rows_list, 29500 + i, queue)) for r in range(2)]
+        for proc in procs:
+            proc.start()
+        table[mode] = queue.get(timeout=300)
+        for proc in procs:
+            proc.join(60)
+        for rows, r in table[mode].items():
+            print(f"{mode:12s} [{rows:6d}, {HIDDEN}] bf16 {r['bytes'] / 2**20:8.2f} MiB: {r['us']:8.1f} us "
+                  f"({r['bytes'] / r['us'] / 1e3:6.1f} GB/s) correct={r['correct']}", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
