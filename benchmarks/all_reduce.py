@@ -12,8 +12,8 @@ processes (NCCL reads its variables once):
   nccl               NCCL as the engine runs it;
   nccl-simple        NCCL_PROTO=Simple (bandwidth protocol);
   nccl-ll128         NCCL_PROTO=LL128;
-  p2p                aios.utils.distributed.P2PAllReduce (PyTorch's one-shot
-                     all-reduce over symmetric memory), up to its buffer's size.
+  p2p                aios.utils.distributed.P2PAllReduce (the engine's default
+                     on GPUs that can read each other's memory), up to 256 rows.
 Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
 """
 import argparse
@@ -49,12 +49,13 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue) -> No
     for rows in rows_list:
         if mode == "p2p" and rows > 256:
             continue
-        torch.manual_seed(rows)   # both ranks hold the same values: the sum is exactly 2x
-        x = torch.randn(rows, HIDDEN, device=device, dtype=torch.bfloat16)
-        ref = x.clone()
+        torch.manual_seed(rows)   # the same base on both ranks; rank r holds base + r
+        base = torch.randn(rows, HIDDEN, device=device)
+        x = (base + rank).to(torch.bfloat16)
+        expect = (base.to(torch.bfloat16).float() + (base + 1).to(torch.bfloat16).float()).to(torch.bfloat16)
         distributed.all_reduce(x)
         torch.cuda.synchronize()
-        ok = torch.equal(x, ref * 2)
+        ok = torch.equal(x, expect)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):

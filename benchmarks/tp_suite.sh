@@ -11,7 +11,7 @@
 #    batches 32 and 256. JSON as each row ends: nano-tp1.json, table-tp1.json,
 #    profile-tp1.json, nano-tp2.json, ...; logs in bench-tp*.log.
 # Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
-# 3. symm: the opt-in P2P all-reduce (AIOS_TP_ALL_REDUCE=symm_mem, PyTorch's one-shot
+# 3. symm: the opt-in P2P all-reduce (AIOS_TP_ALL_REDUCE=nccl, PyTorch's one-shot
 #    all-reduce over symmetric memory): first TP=2 == TP=1 on the tiny float32 models
 #    (symm_tests.log), then, if they pass, TP=2 nano, table and the profile with it,
 #    JSON in symm/.
@@ -74,7 +74,7 @@ EOF
     symm)
       t=$(limit 150)
       echo "== P2P all-reduce: correctness (limit ${t} s) =="
-      AIOS_TP_ALL_REDUCE=symm_mem AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
+      AIOS_TP_ALL_REDUCE=nccl AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
         timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py -k "tp2_matches or async" \
         > "$RES/symm_tests.log" 2>&1
       code=$?
@@ -83,7 +83,7 @@ EOF
       if [ "$code" = 0 ]; then
         t=$(limit "${BENCH_LIMIT_S:-200}")
         echo "== TP=2 with the P2P all-reduce (limit ${t} s) =="
-        AIOS_TP_ALL_REDUCE=symm_mem timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
+        AIOS_TP_ALL_REDUCE=nccl timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
           --tp 2 --workloads "${BENCH_WORKLOADS:-nano,table}" --profile-batches "${PROFILE_BATCHES-32,256}" \
           --out "$RES/symm" > "$RES/bench-tp2-symm.log" 2>&1
         echo "exit $?" >> "$RES/bench-tp2-symm.log"

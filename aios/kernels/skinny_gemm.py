@@ -119,7 +119,7 @@ class GemmConfig(NamedTuple):
 
 
 # (rows bucket, N, K) -> config: the shapes where this kernel measured at least
-# 3% faster than cuBLAS (summed over the bucket's row counts) on one H100
+# 3% faster than cuBLAS (summed over the bucket's row counts) on one H100 or H200
 # (benchmarks/skinny_gemm.py, BENCHMARKS.md). The rows bucket is BLOCK_M: 16
 # for 1-16 rows, 32 for 17-32. Only these shapes leave cuBLAS in the engine
 # (skinny_linear): cuBLAS's small GEMMs are not slow everywhere (Qwen3-0.6B's
@@ -137,6 +137,21 @@ CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
     (16, 4096, 12288): GemmConfig(64, 128, 4, 4, 3),
     (32, 24576, 4096): GemmConfig(64, 128, 1, 2, 3),
     (32, 4096, 12288): GemmConfig(32, 256, 2, 4, 3),
+    # Measured on one H200 (benchmarks/skinny_gemm.py --models Qwen3-8B/tp2,Qwen3-14B/tp2,
+    # Qwen3-14B --buckets 16,32; BENCHMARKS.md): one rank's shards at TP=2, and 14B
+    (16, 3072, 4096): GemmConfig(32, 128, 4, 4, 4),   # 8B/tp2 qkv
+    (16, 12288, 4096): GemmConfig(32, 256, 1, 4, 3),   # 8B/tp2 gate_up
+    (16, 4096, 6144): GemmConfig(32, 128, 4, 4, 3),   # 8B/tp2 down
+    (16, 3584, 5120): GemmConfig(32, 128, 4, 2, 3),   # 14B/tp2 qkv
+    (16, 17408, 5120): GemmConfig(32, 128, 1, 2, 3),   # 14B/tp2 gate_up
+    (16, 5120, 8704): GemmConfig(32, 128, 4, 2, 3),   # 14B/tp2 down
+    (16, 7168, 5120): GemmConfig(32, 256, 1, 4, 4),   # 14B qkv
+    (16, 34816, 5120): GemmConfig(64, 128, 1, 4, 2),   # 14B gate_up
+    (16, 5120, 17408): GemmConfig(32, 128, 4, 2, 3),   # 14B down
+    (32, 3072, 4096): GemmConfig(32, 128, 4, 4, 4),   # 8B/tp2 qkv
+    (32, 4096, 6144): GemmConfig(32, 256, 2, 2, 3),   # 8B/tp2 down
+    (32, 3584, 5120): GemmConfig(32, 256, 2, 2, 3),   # 14B/tp2 qkv
+    (32, 5120, 8704): GemmConfig(64, 128, 4, 4, 3),   # 14B/tp2 down
 }
 
 

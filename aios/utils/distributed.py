@@ -66,54 +66,82 @@ def join_process_group(rank: int, world_size: int, device_type: str,
 class P2PAllReduce:
     """An all-reduce that reads the other GPUs' memory directly.
 
-    NCCL's all-reduce costs ~9 us for a decode step's 256 KB and ~34 us for
-    2 MB on two H200s (BENCHMARKS.md), and a decode step makes two per layer.
-    Here each rank copies its partial sum into a buffer the other ranks can
-    read over NVLink (PyTorch's symmetric memory), and one kernel waits for
-    every rank, adds all the buffers and waits again (so the buffer can be
-    reused): PyTorch's one-shot all-reduce. Only for tensors up to
+    NCCL's all-reduce costs ~18 us for a decode step's 256 KB and ~34 us for
+    2 MB on two H200s, in a CUDA graph with the ranks in step
+    (benchmarks/all_reduce.py), and a decode step of Qwen3-8B makes 73. Here
+    every rank's staging buffer is mapped into every other rank (PyTorch's
+    symmetric memory), and one Triton kernel stages, waits for the peers and
+    sums (aios/kernels/p2p_all_reduce.py). Only for tensors up to
     `max_numel` (a decode step's); larger ones (prefill) go to NCCL, whose
     ring uses the links' bandwidth better. It works inside CUDA graphs.
 
-    PyTorch remembers a symmetric-memory group by name for the life of the
-    process, and a new process group reuses the name of the last one ("0"):
-    so every TP engine registers a group name of its own, drawn by rank 0.
+    PyTorch finds a symmetric-memory group by its process group's name, and
+    remembers it for the life of the process, while a new process group
+    reuses the name of the last ("0"): so every TP engine registers its
+    process group under a name of its own, drawn by rank 0.
     """
+    MAX_PROGRAMS = 256
 
     def __init__(self, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
-        from torch._C._distributed_c10d import _SymmetricMemory
+        from torch._C._distributed_c10d import _register_process_group
         store = dist.distributed_c10d._get_default_store()
         if get_tp_rank() == 0:
             store.set("aios-p2p-group", f"aios-tp-{uuid.uuid4().hex}")
         self.group_name = store.get("aios-p2p-group").decode()   # waits for rank 0's
-        _SymmetricMemory.set_group_info(self.group_name, get_tp_rank(), get_tp_size(),
-                                        dist.PrefixStore(self.group_name, store))
-        self.max_numel, self.dtype = max_numel, dtype
-        self.buffer = symm_mem.empty(max_numel, dtype=dtype, device=device)
-        symm_mem.rendezvous(self.buffer, self.group_name)  # every rank, in the same order
+        _register_process_group(self.group_name, dist.group.WORLD)
+        self.max_numel, self.dtype, self.device = max_numel, dtype, device
+        world = get_tp_size()
+        self.buffer = symm_mem.empty(2 * max_numel, dtype=dtype, device=device)   # two halves
+        self.flags = symm_mem.empty(self.MAX_PROGRAMS * world, dtype=torch.int32, device=device)
+        self.flags.zero_()
+        buffers = symm_mem.rendezvous(self.buffer, self.group_name)   # every rank, in the same order
+        flags = symm_mem.rendezvous(self.flags, self.group_name)
+        self.buffer_ptrs = torch.tensor(buffers.buffer_ptrs, dtype=torch.int64, device=device)
+        self.flag_ptrs = torch.tensor(flags.buffer_ptrs, dtype=torch.int64, device=device)
+        self.epochs = torch.zeros(self.MAX_PROGRAMS, dtype=torch.int32, device=device)
+        self.status = torch.zeros(1, dtype=torch.int32, device=device)
+        self.programs = min(self.MAX_PROGRAMS, torch.cuda.get_device_properties(device).multi_processor_count)
+        self.timeout_ns = int(TIMEOUT.total_seconds() * 1e9)
+        torch.cuda.synchronize(device)
+        dist.barrier()   # every rank's flags are zero before anybody signals
 
     def fits(self, x: torch.Tensor) -> bool:
         return x.dtype == self.dtype and x.numel() <= self.max_numel and x.is_contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.view(-1)
-        staged = self.buffer[:flat.numel()]
-        staged.copy_(flat)
-        torch.ops.symm_mem.one_shot_all_reduce_out(staged, "sum", self.group_name, flat)
+        from aios.kernels.p2p_all_reduce import p2p_all_reduce_kernel
+        p2p_all_reduce_kernel[(self.programs,)](
+            x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
+            x.numel(), self.max_numel, get_tp_rank(), self.timeout_ns,
+            WORLD=get_tp_size(), BLOCK=2048, num_warps=8)
         return x
+
+    def abort(self) -> None:
+        """A peer is gone: let every wait of this rank's kernels give up (now and later),
+        without waiting for the work queued on the GPU (a side stream, a copy engine)."""
+        with torch.cuda.device(self.device):
+            with torch.cuda.stream(torch.cuda.Stream()):
+                self.status.copy_(torch.ones(1, dtype=torch.int32).pin_memory(), non_blocking=True)
+
+    def unregister(self) -> None:
+        from torch._C._distributed_c10d import _unregister_process_group
+        _unregister_process_group(self.group_name)
 
 
 _p2p: P2PAllReduce | None = None
-ALL_REDUCE_CHOICES = ("auto", "nccl", "symm_mem")
+ALL_REDUCE_CHOICES = ("auto", "nccl", "p2p")
 
 
 def p2p_supported(device: torch.device) -> str | None:
     """None if the P2P all-reduce can run here, else why not."""
-    if not hasattr(torch.ops.symm_mem, "one_shot_all_reduce_out"):
-        return "this PyTorch has no torch.ops.symm_mem.one_shot_all_reduce_out (2.6 or later does)"
-    peers = [r for r in range(get_tp_size()) if r != device.index]
-    if not all(torch.cuda.can_device_access_peer(device, p) for p in peers):
+    try:
+        import torch.distributed._symmetric_memory  # noqa: F401
+    except ImportError:
+        return "this PyTorch has no symmetric memory (torch.distributed._symmetric_memory)"
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    peers = [r for r in range(get_tp_size()) if r != index]   # rank r runs on cuda:r
+    if not all(torch.cuda.can_device_access_peer(index, p) for p in peers):
         return "the GPUs cannot read each other's memory (no NVLink or PCIe peer access)"
     return None
 
@@ -121,7 +149,7 @@ def p2p_supported(device: torch.device) -> str | None:
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
     P2P all-reduce on). AIOS_TP_ALL_REDUCE: auto (the default: the P2P all-reduce
-    where the GPUs support it), symm_mem (it, or an error), nccl (never)."""
+    where the GPUs can read each other's memory), p2p (it, or an error), nccl."""
     global _p2p
     choice = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")
     if choice not in ALL_REDUCE_CHOICES:
@@ -130,8 +158,8 @@ def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device)
         return False
     why_not = p2p_supported(device)
     if why_not:
-        if choice == "symm_mem":
-            raise RuntimeError(f"AIOS_TP_ALL_REDUCE=symm_mem: {why_not}; unset it to use NCCL")
+        if choice == "p2p":
+            raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
         return False
     _p2p = P2PAllReduce(max_numel, dtype, device)
     return True
@@ -179,7 +207,9 @@ def leave_process_group(abort: bool = False, wait_s: float = 30.0) -> bool:
 
 def _leave(abort: bool) -> None:
     global _p2p
-    _p2p = None  # its buffer belongs to the group
+    p2p, _p2p = _p2p, None   # its buffers belong to the group
+    if p2p is not None and abort:
+        p2p.abort()          # its kernels wait for the dead peer, which NCCL's abort cannot end
     try:
         if abort and dist.get_backend() == "nccl":
             # Unblocks kernels still waiting for the dead peer, where destroying would hang.
@@ -188,6 +218,8 @@ def _leave(abort: bool) -> None:
             dist.destroy_process_group()
     except Exception:
         pass  # already aborted (by the watchdog, or NCCL's own on a timeout)
+    if p2p is not None:
+        p2p.unregister()
 
 
 def min_over_ranks(value: int, device: torch.device) -> int:

@@ -1,0 +1,93 @@
+"""All-reduce by reading the other GPUs' memory: one kernel, one barrier per call.
+
+Reference: `torch.distributed.all_reduce` (NCCL), which tests/test_tensor_parallel.py
+holds this to (TP=2 engines give the TP=1 tokens).
+
+A decode step of a TP engine all-reduces a few hundred KB to a few MB twice
+a layer. NCCL moves that through its ring in ~18-34 us on two H200s
+(benchmarks/all_reduce.py); the bytes themselves cross NVLink in a few. Here
+every rank's staging buffer is mapped into every other rank's address space
+(PyTorch's symmetric memory), and each program of the kernel:
+  1. copies its slices of x into this rank's buffer;
+  2. tells every peer "my slices of call e are there" (flag = e, a release at
+     system scope), then waits until every peer's flag says e (an acquire);
+  3. adds the same slices of every rank's buffer, in rank order (every rank
+     gets the same bits), into x.
+Program p of every rank handles the same slices, so the barrier is between
+the programs p alone, never the whole grid.
+
+Why one barrier is enough: the buffers are double (call e uses half e % 2).
+Before a rank writes half h again at call e + 2, its call e + 1 has ended,
+and that needed every peer's signal of call e + 1, which each peer gives only
+after its call e, and so its reads of half h, have ended (a stream runs its
+kernels in order).
+
+A peer that never arrives (it died) must not hang this GPU: a wait gives up
+once `status` is set (rank 0 sets it when a worker dies: abort()) or after
+`timeout_ns`, and then sets `status` itself so that every later wait gives up
+at once. The sums are garbage from then on; the engine has already failed.
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _now_ns():
+    return tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=tl.int64,
+                                     is_pure=False, pack=1)
+
+
+@triton.jit
+def _wait_for_peers(flags_ptr, status_ptr, pid, rank, epoch, timeout_ns, WORLD: tl.constexpr):
+    """Spin until every peer's flag for program `pid` reaches `epoch` (or we give up)."""
+    deadline = _now_ns() + timeout_ns
+    for peer in tl.static_range(WORLD):
+        if peer != rank:
+            flag = flags_ptr + pid * WORLD + peer
+            seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
+            while (seen < epoch) & (tl.load(status_ptr, volatile=True) == 0):
+                if _now_ns() > deadline:
+                    tl.atomic_xchg(status_ptr, 2, scope="gpu")   # 2: timed out
+                seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
+
+
+@triton.jit
+def p2p_all_reduce_kernel(
+    x_ptr,                # [numel] in, the sum out
+    buffer_ptrs,          # int64 [WORLD]: each rank's staging buffer [2, buffer_numel], mapped here
+    flag_ptrs,            # int64 [WORLD]: each rank's int32 flags [max programs, WORLD], mapped here
+    epochs_ptr,           # int32 [max programs]: this rank's calls so far, per program
+    status_ptr,           # int32 [1]: 0 while every peer keeps up
+    numel, buffer_numel, rank, timeout_ns,
+    WORLD: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    step = tl.num_programs(0) * BLOCK
+    dtype = x_ptr.dtype.element_ty
+    epoch = tl.load(epochs_ptr + pid) + 1
+    tl.store(epochs_ptr + pid, epoch)
+    half = (epoch % 2).to(tl.int64) * buffer_numel
+    own = tl.load(buffer_ptrs + rank).to(tl.pointer_type(dtype)) + half
+
+    for start in range(pid * BLOCK, numel, step):                  # 1. stage my slices
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < numel
+        tl.store(own + offs, tl.load(x_ptr + offs, mask=mask), mask=mask)
+
+    tl.debug_barrier()                                             # 2. the barrier of programs pid
+    for peer in tl.static_range(WORLD):
+        if peer != rank:
+            peer_flags = tl.load(flag_ptrs + peer).to(tl.pointer_type(tl.int32))
+            tl.atomic_xchg(peer_flags + pid * WORLD + rank, epoch, sem="release", scope="sys")
+    own_flags = tl.load(flag_ptrs + rank).to(tl.pointer_type(tl.int32))
+    _wait_for_peers(own_flags, status_ptr, pid, rank, epoch, timeout_ns, WORLD)
+    tl.debug_barrier()
+
+    for start in range(pid * BLOCK, numel, step):                  # 3. sum, in rank order
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < numel
+        total = tl.zeros((BLOCK,), dtype=tl.float32)
+        for r in tl.static_range(WORLD):
+            buffer = tl.load(buffer_ptrs + r).to(tl.pointer_type(dtype)) + half
+            total += tl.load(buffer + offs, mask=mask, other=0.0, cache_modifier=".cv").to(tl.float32)
+        tl.store(x_ptr + offs, total.to(dtype), mask=mask)
