@@ -12,9 +12,12 @@ processes (NCCL reads its variables once):
   nccl               NCCL as the engine runs it;
   nccl-simple        NCCL_PROTO=Simple (bandwidth protocol);
   nccl-ll128         NCCL_PROTO=LL128;
-  p2p                aios.utils.distributed.P2PAllReduce (the engine's default
-                     on GPUs that can read each other's memory), up to 256 rows.
+  p2p                aios.utils.distributed.P2PAllReduce (opt-in in the engine,
+                     AIOS_TP_ALL_REDUCE=p2p), up to 256 rows.
 Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
+--nccl-first: one NCCL all-reduce of 128 MB (a profile prefill's) before the rows, to
+see whether the P2P kernel still works after one (a Qwen3-8B engine that ran such a
+prefill hung in it; BENCHMARKS.md, session 7).
 """
 import argparse
 import json
@@ -33,10 +36,10 @@ from aios.utils import distributed  # noqa: E402
 HIDDEN = 4096
 PER_STEP = 73
 MODES = {"nccl": {}, "nccl-simple": {"NCCL_PROTO": "Simple"}, "nccl-ll128": {"NCCL_PROTO": "LL128"},
-         "p2p": {}}
+         "p2p": {"AIOS_TP_ALL_REDUCE": "p2p"}}
 
 
-def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue) -> None:
+def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_first: bool) -> None:
     os.environ.update(MODES[mode])
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
@@ -45,6 +48,11 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue) -> No
     device = torch.device("cuda", rank)
     if mode == "p2p":
         distributed.use_p2p_all_reduce(max(r for r in rows_list if r <= 256) * HIDDEN, torch.bfloat16, device)
+    if nccl_first:
+        big = torch.ones(16384, HIDDEN, device=device, dtype=torch.bfloat16)
+        dist.all_reduce(big)
+        torch.cuda.synchronize()
+        del big
     results = {}
     for rows in rows_list:
         if mode == "p2p" and rows > 256:
@@ -91,6 +99,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", default="32,256,16384")
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--nccl-first", action="store_true", help="a 128 MB NCCL all-reduce first")
     p.add_argument("--json")
     args = p.parse_args()
     rows_list = [int(r) for r in args.rows.split(",")]
@@ -98,7 +107,8 @@ def main():
     table = {}
     for i, mode in enumerate(args.modes.split(",")):
         queue = ctx.Queue()
-        procs = [ctx.Process(target=run_rank, args=(r, mode, rows_list, 29500 + i, queue)) for r in range(2)]
+        procs = [ctx.Process(target=run_rank, args=(r, mode, rows_list, 29500 + i, queue, args.nccl_first))
+                 for r in range(2)]
         for proc in procs:
             proc.start()
         table[mode] = queue.get(timeout=300)

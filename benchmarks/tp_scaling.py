@@ -60,6 +60,8 @@ def main():
     p.add_argument("--profile-prefill", action="store_true", help="also profile a 16,384-token prefill")
     p.add_argument("--no-async-scheduling", action="store_true")
     p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
+    p.add_argument("--num-kv-blocks", type=int, default=None,
+                   help="a fixed KV cache: no profile prefill to size it from free memory")
     p.add_argument("--out", default=".")
     args = p.parse_args()
     out = Path(args.out)
@@ -68,6 +70,8 @@ def main():
     options = {"async_scheduling": False} if args.no_async_scheduling else {}
     if args.max_num_seqs:
         options["max_num_seqs"] = args.max_num_seqs
+    if args.num_kv_blocks:
+        options["num_kv_blocks"] = args.num_kv_blocks
     tag = f"tp{args.tp}" + ("-sync" if args.no_async_scheduling else "")
     with LLM(args.model, tensor_parallel_size=args.tp, **options) as llm:
         print(f"engine built in {time.perf_counter() - start:.1f} s (TP={args.tp}, "

@@ -5,18 +5,21 @@
 #   bash benchmarks/tp_suite.sh bench           # or pick parts: tests bench
 #
 # 1. tests: tests/test_tensor_parallel.py over NCCL (AIOS_TP_TEST_DEVICE=cuda), hard
-#    time limit TEST_LIMIT_S (240); log in tp_tests.log.
+#    time limit TEST_LIMIT_S (240); log in tp_tests.log. With -s: a test past its time
+#    limit dumps every thread's stack, which pytest's output capture would swallow.
 # 2. bench: for TP=1 then TP=2, one process each (benchmarks/tp_scaling.py: the 8B
 #    engine is built once for both workloads): nano, table, then the decode profile at
 #    batches 32 and 256. JSON as each row ends: nano-tp1.json, table-tp1.json,
 #    profile-tp1.json, nano-tp2.json, ...; logs in bench-tp*.log.
 # Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
-# 3. symm: the opt-in P2P all-reduce (AIOS_TP_ALL_REDUCE=nccl, PyTorch's one-shot
-#    all-reduce over symmetric memory): first TP=2 == TP=1 on the tiny float32 models
-#    (symm_tests.log), then, if they pass, TP=2 nano, table and the profile with it,
-#    JSON in symm/.
+# 3. symm: the opt-in, experimental P2P all-reduce (AIOS_TP_ALL_REDUCE=p2p,
+#    aios/kernels/p2p_all_reduce.py over symmetric memory; a Qwen3-8B engine hung with it
+#    in session 7): first TP=2 == TP=1 on the tiny float32 models (symm_tests.log), then,
+#    if they pass, TP=2 nano, table and the profile with it, JSON in symm/.
 # 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
 #    scheduling makes (nano-tp2-sync.json).
+# 5. allreduce: the all-reduce alone, NCCL against the P2P kernel (benchmarks/all_reduce.py,
+#    all_reduce.json).
 # Every file above goes to $RES and, after each part, into $OUT/tp_results.tgz (the device
 # tool brings back at most 8 files); what the parts print goes to $OUT/suite.log too.
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
@@ -44,7 +47,7 @@ for part in $parts; do
       t=$(limit "${TEST_LIMIT_S:-240}")
       echo "== tests (limit ${t} s) =="
       AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=120 AIOS_TP_TEST_TIMEOUT_S=${AIOS_TP_TEST_TIMEOUT_S:-150} \
-        timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py ${TEST_ARGS:-} > "$RES/tp_tests.log" 2>&1
+        timeout -k 10 "$t" python -m pytest -v -s -x tests/test_tensor_parallel.py ${TEST_ARGS:-} > "$RES/tp_tests.log" 2>&1
       echo "pytest exit $? (124: the time limit)" | tee -a "$RES/tp_tests.log"
       grep -E "PASSED|FAILED|ERROR|SKIPPED|passed|failed" "$RES/tp_tests.log" | tail -25 ;;
     bench)
@@ -74,7 +77,7 @@ EOF
     symm)
       t=$(limit 150)
       echo "== P2P all-reduce: correctness (limit ${t} s) =="
-      AIOS_TP_ALL_REDUCE=nccl AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
+      AIOS_TP_ALL_REDUCE=p2p AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
         timeout -k 10 "$t" python -m pytest -v -x tests/test_tensor_parallel.py -k "tp2_matches or async" \
         > "$RES/symm_tests.log" 2>&1
       code=$?
@@ -83,7 +86,7 @@ EOF
       if [ "$code" = 0 ]; then
         t=$(limit "${BENCH_LIMIT_S:-200}")
         echo "== TP=2 with the P2P all-reduce (limit ${t} s) =="
-        AIOS_TP_ALL_REDUCE=nccl timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
+        AIOS_TP_ALL_REDUCE=p2p timeout -k 10 "$t" python benchmarks/tp_scaling.py --model "$MODEL" \
           --tp 2 --workloads "${BENCH_WORKLOADS:-nano,table}" --profile-batches "${PROFILE_BATCHES-32,256}" \
           --out "$RES/symm" > "$RES/bench-tp2-symm.log" 2>&1
         echo "exit $?" >> "$RES/bench-tp2-symm.log"
@@ -96,7 +99,12 @@ EOF
         --profile-batches "" --no-async-scheduling --out "$RES" > "$RES/bench-tp2-sync.log" 2>&1
       echo "exit $?" >> "$RES/bench-tp2-sync.log"
       grep -vE "^Generating|it/s" "$RES/bench-tp2-sync.log" | tail -12 ;;
-    *) echo "unknown part $part (tests, bench, symm, sync)"; exit 2 ;;
+    allreduce)
+      echo "== the all-reduce alone =="
+      timeout -k 10 "$(limit 120)" python benchmarks/all_reduce.py --json "$RES/all_reduce.json" \
+        > "$RES/all_reduce.log" 2>&1
+      grep "us (" "$RES/all_reduce.log" ;;
+    *) echo "unknown part $part (tests, bench, symm, sync, allreduce)"; exit 2 ;;
   esac
   pack
 done

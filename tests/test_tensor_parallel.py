@@ -386,3 +386,17 @@ def test_step_channel_round_trip_and_overwrite_check():
         reader.shm.close()
         channel.close()
     channel.close()  # twice: harmless
+
+
+# ------------------------------------------------------------ the all-reduce --
+def test_all_reduce_choice_is_checked_and_nccl_by_default(monkeypatch):
+    """AIOS_TP_ALL_REDUCE: nccl (the default) or the experimental p2p; anything else is
+    an error that names the choices. A CPU engine never uses the P2P all-reduce."""
+    from aios.utils import distributed
+    monkeypatch.delenv("AIOS_TP_ALL_REDUCE", raising=False)
+    assert distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
+    monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "p2p")
+    assert distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
+    monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "symm")
+    with pytest.raises(ValueError, match="nccl, p2p"):
+        distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))

@@ -43,7 +43,7 @@ class ModelRunner:
         self.block_size = config.block_size
         self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
         self.model = self._build_model()
-        # Under TP on GPUs, decode-sized all-reduces read the peers' GPUs directly (AIOS_TP_ALL_REDUCE).
+        # Opt-in, experimental (AIOS_TP_ALL_REDUCE=p2p): decode-sized all-reduces read the peers' GPUs.
         use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
         self.sampler = Sampler()
         self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)

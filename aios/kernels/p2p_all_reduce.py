@@ -22,6 +22,10 @@ and that needed every peer's signal of call e + 1, which each peer gives only
 after its call e, and so its reads of half h, have ended (a stream runs its
 kernels in order).
 
+Status: opt-in and experimental (AIOS_TP_ALL_REDUCE=p2p). Alone it is correct
+and 3x faster than NCCL at decode sizes (BENCHMARKS.md); a Qwen3-8B TP=2
+engine with it hung while capturing its CUDA graphs, cause not yet found.
+
 A peer that never arrives (it died) must not hang this GPU: a wait gives up
 once `status` is set (rank 0 sets it when a worker dies: abort()) or after
 `timeout_ns`, and then sets `status` itself so that every later wait gives up

@@ -66,9 +66,10 @@ def join_process_group(rank: int, world_size: int, device_type: str,
 class P2PAllReduce:
     """An all-reduce that reads the other GPUs' memory directly.
 
-    NCCL's all-reduce costs ~18 us for a decode step's 256 KB and ~34 us for
-    2 MB on two H200s, in a CUDA graph with the ranks in step
-    (benchmarks/all_reduce.py), and a decode step of Qwen3-8B makes 73. Here
+    NCCL's all-reduce costs ~21 us for a decode step's 256 KB and ~34-40 us
+    for 2 MB on two H200s, in a CUDA graph with the ranks in step
+    (benchmarks/all_reduce.py; this one: 6.6 and 13.0 us), and a decode step
+    of Qwen3-8B makes 73. Opt-in and experimental (use_p2p_all_reduce). Here
     every rank's staging buffer is mapped into every other rank (PyTorch's
     symmetric memory), and one Triton kernel stages, waits for the peers and
     sums (aios/kernels/p2p_all_reduce.py). Only for tensors up to
@@ -130,7 +131,7 @@ class P2PAllReduce:
 
 
 _p2p: P2PAllReduce | None = None
-ALL_REDUCE_CHOICES = ("auto", "nccl", "p2p")
+ALL_REDUCE_CHOICES = ("nccl", "p2p")
 
 
 def p2p_supported(device: torch.device) -> str | None:
@@ -148,19 +149,27 @@ def p2p_supported(device: torch.device) -> str | None:
 
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
-    P2P all-reduce on). AIOS_TP_ALL_REDUCE: auto (the default: the P2P all-reduce
-    where the GPUs can read each other's memory), p2p (it, or an error), nccl."""
+    P2P all-reduce on). AIOS_TP_ALL_REDUCE: nccl (the default) or p2p.
+
+    p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and 3x
+    faster than NCCL at decode sizes on two H200s, and a 2-layer TP=2 engine
+    gives the TP=1 tokens with it; but a Qwen3-8B engine with it hung while
+    capturing its CUDA graphs (both ranks waiting in the P2P kernel; BENCHMARKS.md,
+    session 7), and a second TP engine in one process cannot set it up (PyTorch
+    numbers each process's symmetric-memory rendezvous, and the fresh workers'
+    numbers do not match rank 0's)."""
     global _p2p
-    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")
+    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
     if choice not in ALL_REDUCE_CHOICES:
         raise ValueError(f"AIOS_TP_ALL_REDUCE must be one of {', '.join(ALL_REDUCE_CHOICES)}, got {choice!r}")
     if choice == "nccl" or get_tp_size() == 1 or device.type != "cuda":
         return False
     why_not = p2p_supported(device)
     if why_not:
-        if choice == "p2p":
-            raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
-        return False
+        raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
+    if get_tp_rank() == 0:
+        warnings.warn("AIOS_TP_ALL_REDUCE=p2p is experimental: a Qwen3-8B engine hung with it "
+                      "(BENCHMARKS.md); unset it to use NCCL", RuntimeWarning, stacklevel=2)
     _p2p = P2PAllReduce(max_numel, dtype, device)
     return True
 
