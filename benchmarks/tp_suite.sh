@@ -20,6 +20,9 @@
 #    scheduling makes (nano-tp2-sync.json).
 # 5. allreduce: the all-reduce alone, NCCL against the P2P kernel (benchmarks/all_reduce.py,
 #    all_reduce.json).
+# 6. p2pdebug: where the P2P all-reduce hangs an 8B engine (BENCHMARKS.md, session 7): the
+#    kernel alone after a 128 MB NCCL all-reduce, then a TP=2 engine with a fixed KV cache
+#    (no profile prefill), each under a short limit (p2p_*.log).
 # Every file above goes to $RES and, after each part, into $OUT/tp_results.tgz (the device
 # tool brings back at most 8 files); what the parts print goes to $OUT/suite.log too.
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
@@ -104,7 +107,16 @@ EOF
       timeout -k 10 "$(limit 120)" python benchmarks/all_reduce.py --json "$RES/all_reduce.json" \
         > "$RES/all_reduce.log" 2>&1
       grep "us (" "$RES/all_reduce.log" ;;
-    *) echo "unknown part $part (tests, bench, symm, sync, allreduce)"; exit 2 ;;
+    p2pdebug)
+      echo "== P2P after a big NCCL all-reduce; an engine without the profile prefill =="
+      timeout -k 5 "$(limit 60)" python benchmarks/all_reduce.py --modes p2p --nccl-first \
+        > "$RES/p2p_after_nccl.log" 2>&1
+      echo "exit $?" >> "$RES/p2p_after_nccl.log"; grep -E "us \(|exit" "$RES/p2p_after_nccl.log"
+      AIOS_TP_ALL_REDUCE=p2p timeout -k 5 "$(limit 90)" python benchmarks/tp_scaling.py --model "$MODEL" \
+        --tp 2 --num-kv-blocks 20000 --workloads table --profile-batches "" --out "$RES/p2p_fixed_kv" \
+        > "$RES/p2p_fixed_kv.log" 2>&1
+      echo "exit $?" >> "$RES/p2p_fixed_kv.log"; grep -vE "^Generating|it/s" "$RES/p2p_fixed_kv.log" | tail -5 ;;
+    *) echo "unknown part $part (tests, bench, symm, sync, allreduce, p2pdebug)"; exit 2 ;;
   esac
   pack
 done

@@ -154,7 +154,7 @@ def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device)
     p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and 3x
     faster than NCCL at decode sizes on two H200s, and a 2-layer TP=2 engine
     gives the TP=1 tokens with it; but a Qwen3-8B engine with it hung while
-    capturing its CUDA graphs (both ranks waiting in the P2P kernel; BENCHMARKS.md,
+    capturing its CUDA graphs (both ranks waiting for their GPUs; BENCHMARKS.md,
     session 7), and a second TP engine in one process cannot set it up (PyTorch
     numbers each process's symmetric-memory rendezvous, and the fresh workers'
     numbers do not match rank 0's)."""
