@@ -1,7 +1,9 @@
 """All-reduce by reading the other GPUs' memory: one kernel, one barrier per call.
 
-Reference: `torch.distributed.all_reduce` (NCCL), which tests/test_tensor_parallel.py
-holds this to (TP=2 engines give the TP=1 tokens).
+Reference: the sum x_0 + x_1 + ... in rank order. tests/test_p2p_all_reduce.py holds
+the protocol to it on the CPU (two processes, Triton's interpreter, shared memory
+standing in for the GPUs' mappings); tests/test_tensor_parallel.py with
+AIOS_TP_ALL_REDUCE=p2p on two GPUs (TP=2 engines give the TP=1 tokens).
 
 A decode step of a TP engine all-reduces a few hundred KB to a few MB twice
 a layer. NCCL moves that through its ring in ~18-34 us on two H200s
@@ -31,8 +33,13 @@ once `status` is set (rank 0 sets it when a worker dies: abort()) or after
 `timeout_ns`, and then sets `status` itself so that every later wait gives up
 at once. The sums are garbage from then on; the engine has already failed.
 """
+import os
+
+import torch
 import triton
 import triton.language as tl
+
+_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @triton.jit
@@ -42,16 +49,19 @@ def _now_ns():
 
 
 @triton.jit
-def _wait_for_peers(flags_ptr, status_ptr, pid, rank, epoch, timeout_ns, WORLD: tl.constexpr):
+def _wait_for_peers(flags_ptr, status_ptr, pid, rank, epoch, timeout_ns,
+                    WORLD: tl.constexpr, USE_CLOCK: tl.constexpr):
     """Spin until every peer's flag for program `pid` reaches `epoch` (or we give up)."""
-    deadline = _now_ns() + timeout_ns
+    if USE_CLOCK:   # the CPU interpreter has no clock: there only `status` ends a wait
+        deadline = _now_ns() + timeout_ns
     for peer in tl.static_range(WORLD):
         if peer != rank:
             flag = flags_ptr + pid * WORLD + peer
             seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
             while (seen < epoch) & (tl.load(status_ptr, volatile=True) == 0):
-                if _now_ns() > deadline:
-                    tl.atomic_xchg(status_ptr, 2, scope="gpu")   # 2: timed out
+                if USE_CLOCK:
+                    if _now_ns() > deadline:
+                        tl.atomic_xchg(status_ptr, 2, scope="gpu")   # 2: timed out
                 seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
 
 
@@ -63,7 +73,7 @@ def p2p_all_reduce_kernel(
     epochs_ptr,           # int32 [max programs]: this rank's calls so far, per program
     status_ptr,           # int32 [1]: 0 while every peer keeps up
     numel, buffer_numel, rank, timeout_ns,
-    WORLD: tl.constexpr, BLOCK: tl.constexpr,
+    WORLD: tl.constexpr, BLOCK: tl.constexpr, USE_CLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     step = tl.num_programs(0) * BLOCK
@@ -84,7 +94,7 @@ def p2p_all_reduce_kernel(
             peer_flags = tl.load(flag_ptrs + peer).to(tl.pointer_type(tl.int32))
             tl.atomic_xchg(peer_flags + pid * WORLD + rank, epoch, sem="release", scope="sys")
     own_flags = tl.load(flag_ptrs + rank).to(tl.pointer_type(tl.int32))
-    _wait_for_peers(own_flags, status_ptr, pid, rank, epoch, timeout_ns, WORLD)
+    _wait_for_peers(own_flags, status_ptr, pid, rank, epoch, timeout_ns, WORLD, USE_CLOCK)
     tl.debug_barrier()
 
     for start in range(pid * BLOCK, numel, step):                  # 3. sum, in rank order
@@ -95,3 +105,19 @@ def p2p_all_reduce_kernel(
             buffer = tl.load(buffer_ptrs + r).to(tl.pointer_type(dtype)) + half
             total += tl.load(buffer + offs, mask=mask, other=0.0, cache_modifier=".cv").to(tl.float32)
         tl.store(x_ptr + offs, total.to(dtype), mask=mask)
+
+
+def p2p_all_reduce(x: torch.Tensor, buffer_ptrs: torch.Tensor, flag_ptrs: torch.Tensor,
+                   epochs: torch.Tensor, status: torch.Tensor, buffer_numel: int, rank: int,
+                   timeout_ns: int, programs: int, block: int = 2048) -> torch.Tensor:
+    """Sum contiguous `x` over the ranks, in place (see the top of this file).
+
+    buffer_ptrs / flag_ptrs: int64 [world], every rank's staging buffer ([2, buffer_numel],
+    x's dtype) and int32 flags ([>= programs, world], zero at first), as addresses this
+    rank can read; epochs: int32 [>= programs], this rank's own, zero at first; status:
+    int32 [1], zero. Every rank must make the same calls with the same `programs`."""
+    assert x.is_contiguous() and x.numel() <= buffer_numel, "x must be contiguous and fit the buffer"
+    p2p_all_reduce_kernel[(programs,)](
+        x, buffer_ptrs, flag_ptrs, epochs, status, x.numel(), buffer_numel, rank, timeout_ns,
+        WORLD=buffer_ptrs.numel(), BLOCK=block, USE_CLOCK=not _INTERPRETED, num_warps=8)
+    return x

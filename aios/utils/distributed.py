@@ -111,12 +111,9 @@ class P2PAllReduce:
         return x.dtype == self.dtype and x.numel() <= self.max_numel and x.is_contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from aios.kernels.p2p_all_reduce import p2p_all_reduce_kernel
-        p2p_all_reduce_kernel[(self.programs,)](
-            x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-            x.numel(), self.max_numel, get_tp_rank(), self.timeout_ns,
-            WORLD=get_tp_size(), BLOCK=2048, num_warps=8)
-        return x
+        from aios.kernels.p2p_all_reduce import p2p_all_reduce
+        return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
+                              self.max_numel, get_tp_rank(), self.timeout_ns, self.programs)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
