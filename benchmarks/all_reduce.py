@@ -12,6 +12,8 @@ processes (NCCL reads its variables once):
   nccl               NCCL as the engine runs it;
   nccl-simple        NCCL_PROTO=Simple (bandwidth protocol);
   nccl-ll128         NCCL_PROTO=LL128;
+  nccl-ch16, -ch32   NCCL_MIN_NCHANNELS=16 / 32 (more SMs moving the bytes; not in the
+                     default list);
   p2p                aios.utils.distributed.P2PAllReduce (opt-in in the engine,
                      AIOS_TP_ALL_REDUCE=p2p), up to 256 rows.
 Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
@@ -36,7 +38,9 @@ from aios.utils import distributed  # noqa: E402
 HIDDEN = 4096
 PER_STEP = 73
 MODES = {"nccl": {}, "nccl-simple": {"NCCL_PROTO": "Simple"}, "nccl-ll128": {"NCCL_PROTO": "LL128"},
+         "nccl-ch16": {"NCCL_MIN_NCHANNELS": "16"}, "nccl-ch32": {"NCCL_MIN_NCHANNELS": "32"},
          "p2p": {"AIOS_TP_ALL_REDUCE": "p2p"}}
+DEFAULT_MODES = "nccl,nccl-simple,nccl-ll128,p2p"
 
 
 def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_first: bool) -> None:
@@ -98,7 +102,7 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", default="32,256,16384")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=DEFAULT_MODES, help=f"of: {', '.join(MODES)}")
     p.add_argument("--nccl-first", action="store_true", help="a 128 MB NCCL all-reduce first")
     p.add_argument("--json")
     args = p.parse_args()

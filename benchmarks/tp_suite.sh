@@ -104,7 +104,8 @@ EOF
       grep -vE "^Generating|it/s" "$RES/bench-tp2-sync.log" | tail -12 ;;
     allreduce)
       echo "== the all-reduce alone =="
-      timeout -k 10 "$(limit 120)" python benchmarks/all_reduce.py --json "$RES/all_reduce.json" \
+      timeout -k 10 "$(limit 150)" python benchmarks/all_reduce.py --modes nccl,nccl-ll128,nccl-ch16,nccl-ch32,p2p \
+        --rows 32,128,256 --json "$RES/all_reduce.json" \
         > "$RES/all_reduce.log" 2>&1
       grep "us (" "$RES/all_reduce.log" ;;
     p2pdebug)

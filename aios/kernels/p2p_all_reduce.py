@@ -6,7 +6,7 @@ standing in for the GPUs' mappings); tests/test_tensor_parallel.py with
 AIOS_TP_ALL_REDUCE=p2p on two GPUs (TP=2 engines give the TP=1 tokens).
 
 A decode step of a TP engine all-reduces a few hundred KB to a few MB twice
-a layer. NCCL moves that through its ring in ~18-34 us on two H200s
+a layer. NCCL moves that through its ring in ~18-40 us on two H200s
 (benchmarks/all_reduce.py); the bytes themselves cross NVLink in a few. Here
 every rank's staging buffer is mapped into every other rank's address space
 (PyTorch's symmetric memory), and each program of the kernel:
