@@ -154,10 +154,14 @@ class StageEngine:
 def run_stage(lesson: int, model: str | None, device: str, workload: Workload, replacements: dict,
               pieces_name: str, options: dict | None = None) -> StageRun:
     """Lesson `lesson`'s engine on the whole workload, queued together."""
-    stage = StageEngine(lesson, model, device, workload, replacements, pieces_name, options)
-    stage.add(stage.requests)
-    stage.run_steps()
-    return stage.finish()
+    return run_to_end(StageEngine(lesson, model, device, workload, replacements, pieces_name, options))
+
+
+def run_to_end(engine: StageEngine) -> StageRun:
+    """Give `engine` its requests together, step it until they are done, and finish it."""
+    engine.add(engine.requests)
+    engine.run_steps()
+    return engine.finish()
 
 
 def run_both(this_lesson, lesson_before, previous_first: bool, take_turns: bool = False) -> list[StageRun]:
@@ -179,12 +183,8 @@ def run_both(this_lesson, lesson_before, previous_first: bool, take_turns: bool 
             busy = still_busy[::-1]   # who went second goes first next round
         runs = [engine.finish() for engine in engines]
     else:
-        runs = []
-        for make in (first, second):   # one engine at a time: the batched ones fill the GPU
-            engine = make()
-            engine.add(engine.requests)
-            engine.run_steps()
-            runs.append(engine.finish())
+        # One engine at a time: the batched ones fill the GPU.
+        runs = [run_to_end(make()) for make in (first, second)]
     return runs[::-1] if previous_first else runs
 
 

@@ -50,6 +50,7 @@ HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
 FUSED_MERGE = os.environ.get("AIOS_DECODE_FUSED_MERGE") == "1"   # the default of fused_merge
 MAX_ROWS = 1 << 16      # (sequence, KV head) rows a fused-merge launch may have: its counters
 
+
 def merge_counters(device: torch.device) -> torch.Tensor:
     """Per (sequence, KV head) ticket counters for the fused merge (aios/kernels/tickets.py)."""
     return ticket_counters("decode_attention(fused_merge=True)", MAX_ROWS, device)

@@ -92,9 +92,9 @@ class P2PAllReduce:
         self.group_name = store.get("aios-p2p-group").decode()   # waits for rank 0's
         _register_process_group(self.group_name, dist.group.WORLD)
         self.max_numel, self.dtype, self.device = max_numel, dtype, device
-        world = get_tp_size()
+        self.rank = get_tp_rank()
         self.buffer = symm_mem.empty(2 * max_numel, dtype=dtype, device=device)   # two halves
-        self.flags = symm_mem.empty(self.MAX_PROGRAMS * world, dtype=torch.int32, device=device)
+        self.flags = symm_mem.empty(self.MAX_PROGRAMS * get_tp_size(), dtype=torch.int32, device=device)
         self.flags.zero_()
         buffers = symm_mem.rendezvous(self.buffer, self.group_name)   # every rank, in the same order
         flags = symm_mem.rendezvous(self.flags, self.group_name)
@@ -113,7 +113,7 @@ class P2PAllReduce:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce
         return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-                              self.max_numel, get_tp_rank(), self.timeout_ns, self.programs)
+                              self.max_numel, self.rank, self.timeout_ns, self.programs)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
