@@ -15,7 +15,8 @@ processes (NCCL reads its variables once):
   nccl-ch16, -ch32   NCCL_MIN_NCHANNELS=16 / 32 (more SMs moving the bytes; not in the
                      default list);
   p2p                aios.utils.distributed.P2PAllReduce (opt-in in the engine,
-                     AIOS_TP_ALL_REDUCE=p2p), up to 256 rows.
+                     AIOS_TP_ALL_REDUCE=p2p), up to 256 rows;
+  p2p-N              the same kernel on N programs (the engine's: P2PAllReduce.MAX_PROGRAMS).
 Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
 --nccl-first: one NCCL all-reduce of 128 MB (a profile prefill's) before the rows, to
 see whether the P2P kernel still works after one (a Qwen3-8B engine that ran such a
@@ -43,14 +44,22 @@ MODES = {"nccl": {}, "nccl-simple": {"NCCL_PROTO": "Simple"}, "nccl-ll128": {"NC
 DEFAULT_MODES = "nccl,nccl-simple,nccl-ll128,p2p"
 
 
+def mode_settings(mode: str) -> dict:
+    if mode.startswith("p2p-"):
+        return {"AIOS_TP_ALL_REDUCE": "p2p"}
+    return MODES[mode]
+
+
 def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_first: bool) -> None:
-    os.environ.update(MODES[mode])
+    os.environ.update(mode_settings(mode))
+    if mode.startswith("p2p-"):
+        distributed.P2PAllReduce.MAX_PROGRAMS = int(mode.split("-")[1])
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
     dist.init_process_group("nccl", store=store, rank=rank, world_size=2,
                             device_id=torch.device("cuda", rank))
     device = torch.device("cuda", rank)
-    if mode == "p2p":
+    if mode.startswith("p2p"):
         distributed.use_p2p_all_reduce(max(r for r in rows_list if r <= 256) * HIDDEN, torch.bfloat16, device)
     if nccl_first:
         big = torch.ones(16384, HIDDEN, device=device, dtype=torch.bfloat16)
@@ -59,7 +68,7 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
         del big
     results = {}
     for rows in rows_list:
-        if mode == "p2p" and rows > 256:
+        if mode.startswith("p2p") and rows > 256:
             continue
         torch.manual_seed(rows)   # the same base on both ranks; rank r holds base + r
         base = torch.randn(rows, HIDDEN, device=device)
@@ -102,7 +111,7 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", default="32,256,16384")
-    p.add_argument("--modes", default=DEFAULT_MODES, help=f"of: {', '.join(MODES)}")
+    p.add_argument("--modes", default=DEFAULT_MODES, help=f"of: {', '.join(MODES)}, p2p-N")
     p.add_argument("--nccl-first", action="store_true", help="a 128 MB NCCL all-reduce first")
     p.add_argument("--json")
     args = p.parse_args()

@@ -43,24 +43,42 @@ _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @triton.jit
-def _now_ns():
-    return tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=tl.int64,
+def _now_ns(lanes):
+    """The GPU's nanosecond clock, read once per element of `lanes`."""
+    return tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l,r", [lanes], dtype=tl.int64,
                                      is_pure=False, pack=1)
+
+
+# Every branch of the wait below must go the same way in all the program's threads:
+# each iteration passes barriers (Triton broadcasts an atomic's result through shared
+# memory), and threads that part ways wait at different barriers, for ever. A clock
+# or a volatile load can read differently in two threads, so each is read once per
+# lane and reduced (tl.max) to the one value they all see. The flag comes from an
+# atomic, which Triton already broadcasts.
+@triton.jit
+def _clock(lanes):
+    return tl.max(_now_ns(lanes), axis=0)
+
+
+@triton.jit
+def _status(status_ptr, lanes):
+    return tl.max(tl.load(status_ptr + lanes, volatile=True), axis=0)
 
 
 @triton.jit
 def _wait_for_peers(flags_ptr, status_ptr, pid, rank, epoch, timeout_ns,
                     WORLD: tl.constexpr, USE_CLOCK: tl.constexpr):
     """Spin until every peer's flag for program `pid` reaches `epoch` (or we give up)."""
+    lanes = tl.zeros([256], dtype=tl.int32)
     if USE_CLOCK:   # the CPU interpreter has no clock: there only `status` ends a wait
-        deadline = _now_ns() + timeout_ns
+        deadline = _clock(lanes) + timeout_ns
     for peer in tl.static_range(WORLD):
         if peer != rank:
             flag = flags_ptr + pid * WORLD + peer
             seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
-            while (seen < epoch) & (tl.load(status_ptr, volatile=True) == 0):
+            while (seen < epoch) & (_status(status_ptr, lanes) == 0):
                 if USE_CLOCK:
-                    if _now_ns() > deadline:
+                    if _clock(lanes) > deadline:
                         tl.atomic_xchg(status_ptr, 2, scope="gpu")   # 2: timed out
                 seen = tl.atomic_add(flag, 0, sem="acquire", scope="sys")
 

@@ -81,7 +81,12 @@ class P2PAllReduce:
     reuses the name of the last ("0"): so every TP engine registers its
     process group under a name of its own, drawn by rank 0.
     """
-    MAX_PROGRAMS = 256
+    # Program p of one rank waits for program p of the others, so the kernel needs its
+    # programs running on every GPU at once. With one program per SM (132 on an H200), a
+    # Qwen3-8B TP=2 engine hung: a rank's last programs never started (cause not proven;
+    # BENCHMARKS.md, session 8). 32 programs leave the GPU room and still move 2 MB in a
+    # few microseconds (benchmarks/all_reduce.py's p2p-N modes).
+    MAX_PROGRAMS = 32
 
     def __init__(self, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
