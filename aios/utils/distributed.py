@@ -87,6 +87,7 @@ class P2PAllReduce:
     # BENCHMARKS.md, session 8). 32 programs leave the GPU room and still move 2 MB in a
     # few microseconds (benchmarks/all_reduce.py's p2p-N modes).
     MAX_PROGRAMS = 32
+    BLOCK = 2048          # elements a program moves per iteration
 
     def __init__(self, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
@@ -118,7 +119,7 @@ class P2PAllReduce:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce
         return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-                              self.max_numel, self.rank, self.timeout_ns, self.programs)
+                              self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
