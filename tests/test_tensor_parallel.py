@@ -400,3 +400,19 @@ def test_all_reduce_choice_is_checked_and_nccl_by_default(monkeypatch):
     monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "symm")
     with pytest.raises(ValueError, match="nccl, p2p"):
         distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
+
+
+def test_p2p_group_name_is_shared_and_empty_for_a_second_engine():
+    """Rank 0 draws the P2P all-reduce's group name and the other ranks read it from
+    the engine's store; once rank 0's process has set one up, it hands out "" and
+    every rank of the new engine stays on NCCL (its fresh workers could not match
+    PyTorch's per-process rendezvous numbers)."""
+    import torch.distributed as dist
+    from aios.utils.distributed import p2p_group_name
+    first = dist.HashStore()
+    name = p2p_group_name(first, rank=0, set_up_before=False)
+    assert name.startswith("aios-tp-") and p2p_group_name(first, rank=1, set_up_before=False) == name
+    second = dist.HashStore()
+    assert p2p_group_name(second, rank=0, set_up_before=True) == ""
+    assert p2p_group_name(second, rank=1, set_up_before=False) == ""
+    assert p2p_group_name(dist.HashStore(), rank=0, set_up_before=False) != name

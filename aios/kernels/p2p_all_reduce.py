@@ -25,8 +25,9 @@ after its call e, and so its reads of half h, have ended (a stream runs its
 kernels in order).
 
 Status: opt-in and experimental (AIOS_TP_ALL_REDUCE=p2p). Alone it is correct
-and 3x faster than NCCL at decode sizes (BENCHMARKS.md); a Qwen3-8B TP=2
-engine with it hung while capturing its CUDA graphs, cause not yet found.
+and about twice as fast as NCCL at decode sizes (BENCHMARKS.md, session 8).
+With one program per SM it hung a Qwen3-8B TP=2 engine, cause not found; the
+engine launches 32 (P2PAllReduce.MAX_PROGRAMS), with which every run went through.
 
 A peer that never arrives (it died) must not hang this GPU: a wait gives up
 once `status` is set (rank 0 sets it when a worker dies: abort()) or after

@@ -66,9 +66,9 @@ def join_process_group(rank: int, world_size: int, device_type: str,
 class P2PAllReduce:
     """An all-reduce that reads the other GPUs' memory directly.
 
-    NCCL's all-reduce costs ~21 us for a decode step's 256 KB and ~34-40 us
+    NCCL's all-reduce costs ~20 us for a decode step's 256 KB and ~35 us
     for 2 MB on two H200s, in a CUDA graph with the ranks in step
-    (benchmarks/all_reduce.py; this one: 6.6 and 13.0 us), and a decode step
+    (benchmarks/all_reduce.py; this one: 7.3 and 15.9 us), and a decode step
     of Qwen3-8B makes 73. Opt-in and experimental (use_p2p_all_reduce). Here
     every rank's staging buffer is mapped into every other rank (PyTorch's
     symmetric memory), and one Triton kernel stages, waits for the peers and
@@ -79,23 +79,21 @@ class P2PAllReduce:
     PyTorch finds a symmetric-memory group by its process group's name, and
     remembers it for the life of the process, while a new process group
     reuses the name of the last ("0"): so every TP engine registers its
-    process group under a name of its own, drawn by rank 0.
+    process group under a name of its own, drawn by rank 0 (p2p_group_name).
     """
-    # Program p of one rank waits for program p of the others, so the kernel needs its
-    # programs running on every GPU at once. With one program per SM (132 on an H200), a
-    # Qwen3-8B TP=2 engine hung: a rank's last programs never started (cause not proven;
-    # BENCHMARKS.md, session 8). 32 programs leave the GPU room and still move 2 MB in a
-    # few microseconds (benchmarks/all_reduce.py's p2p-N modes).
+    # Program p of one rank waits for program p of the others, so every rank must
+    # get all of the kernel's programs running. With one program per SM (132 on an
+    # H200) a Qwen3-8B TP=2 engine hung in 4 runs out of 4: rank 0 had started no
+    # program of the next call while rank 1 waited in it (cause not found;
+    # BENCHMARKS.md, session 8). With 32 or 64 programs every run went through. 32
+    # programs of 8,192 elements move 2 MB in 15.9 us, near 132 programs' 13.2.
     MAX_PROGRAMS = 32
-    BLOCK = 2048          # elements a program moves per iteration
+    BLOCK = 8192          # elements a program moves per iteration
 
-    def __init__(self, max_numel: int, dtype: torch.dtype, device: torch.device):
+    def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
         from torch._C._distributed_c10d import _register_process_group
-        store = dist.distributed_c10d._get_default_store()
-        if get_tp_rank() == 0:
-            store.set("aios-p2p-group", f"aios-tp-{uuid.uuid4().hex}")
-        self.group_name = store.get("aios-p2p-group").decode()   # waits for rank 0's
+        self.group_name = group_name
         _register_process_group(self.group_name, dist.group.WORLD)
         self.max_numel, self.dtype, self.device = max_numel, dtype, device
         self.rank = get_tp_rank()
@@ -150,18 +148,33 @@ def p2p_supported(device: torch.device) -> str | None:
     return None
 
 
+P2P_GROUP_KEY = "aios-p2p-group"
+_p2p_set_up_in_this_process = False
+
+
+def p2p_group_name(store: dist.Store, rank: int, set_up_before: bool) -> str:
+    """The symmetric-memory group's name, the same on every rank: rank 0 draws it
+    and the others wait for it in the engine's store. "" when rank 0's process has
+    already set up a P2P all-reduce (an earlier engine): PyTorch numbers each
+    process's symmetric-memory rendezvous, and the new engine's fresh workers
+    would wait for numbers that rank 0 has long passed. Then every rank uses NCCL."""
+    if rank == 0:
+        store.set(P2P_GROUP_KEY, "" if set_up_before else f"aios-tp-{uuid.uuid4().hex}")
+    return store.get(P2P_GROUP_KEY).decode()
+
+
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
     P2P all-reduce on). AIOS_TP_ALL_REDUCE: nccl (the default) or p2p.
 
-    p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and 3x
-    faster than NCCL at decode sizes on two H200s, and a 2-layer TP=2 engine
-    gives the TP=1 tokens with it; but a Qwen3-8B engine with it hung while
-    capturing its CUDA graphs (both ranks waiting for their GPUs; BENCHMARKS.md,
-    session 7), and a second TP engine in one process cannot set it up (PyTorch
-    numbers each process's symmetric-memory rendezvous, and the fresh workers'
-    numbers do not match rank 0's)."""
-    global _p2p
+    p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and about
+    twice as fast as NCCL at decode sizes on two H200s, and with it Qwen3-8B
+    TP=2 makes 1.51x TP=1's tokens/s on `nano` (NCCL: 1.45x); but with one
+    program per SM the kernel
+    hung a Qwen3-8B engine, cause not found (BENCHMARKS.md, session 8), and the
+    GPU tests have not yet run with it to the end. A second TP engine in one
+    process uses NCCL (p2p_group_name says why)."""
+    global _p2p, _p2p_set_up_in_this_process
     choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
     if choice not in ALL_REDUCE_CHOICES:
         raise ValueError(f"AIOS_TP_ALL_REDUCE must be one of {', '.join(ALL_REDUCE_CHOICES)}, got {choice!r}")
@@ -170,10 +183,21 @@ def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device)
     why_not = p2p_supported(device)
     if why_not:
         raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
-    if get_tp_rank() == 0:
-        warnings.warn("AIOS_TP_ALL_REDUCE=p2p is experimental: a Qwen3-8B engine hung with it "
-                      "(BENCHMARKS.md); unset it to use NCCL", RuntimeWarning, stacklevel=2)
-    _p2p = P2PAllReduce(max_numel, dtype, device)
+    rank = get_tp_rank()
+    group_name = p2p_group_name(dist.distributed_c10d._get_default_store(), rank,
+                                _p2p_set_up_in_this_process)
+    if not group_name:
+        if rank == 0:
+            warnings.warn("AIOS_TP_ALL_REDUCE=p2p: this process set up the P2P all-reduce for an "
+                          "earlier TP engine, and PyTorch cannot set it up twice in one process "
+                          "(its rendezvous are numbered per process); this engine uses NCCL. "
+                          "Start a new process for each TP engine to use p2p.", RuntimeWarning, stacklevel=2)
+        return False
+    if rank == 0:
+        warnings.warn("AIOS_TP_ALL_REDUCE=p2p is experimental (BENCHMARKS.md, session 8); "
+                      "unset it to use NCCL", RuntimeWarning, stacklevel=2)
+    _p2p = P2PAllReduce(group_name, max_numel, dtype, device)
+    _p2p_set_up_in_this_process = True
     return True
 
 
