@@ -416,3 +416,17 @@ def test_p2p_group_name_is_shared_and_empty_for_a_second_engine():
     assert p2p_group_name(second, rank=0, set_up_before=True) == ""
     assert p2p_group_name(second, rank=1, set_up_before=False) == ""
     assert p2p_group_name(dist.HashStore(), rank=0, set_up_before=False) != name
+
+
+def test_a_p2p_wait_that_gave_up_stops_the_step(monkeypatch):
+    """The P2P kernel's wait gives up after AIOS_TP_TIMEOUT_S (status 2), and its sums
+    are garbage from then on: the step that reads its tokens raises instead."""
+    from types import SimpleNamespace
+    from aios.engine.step_output import StepOutput
+    from aios.utils import distributed
+    status = torch.zeros(1, dtype=torch.int32)
+    monkeypatch.setattr(distributed, "_p2p", SimpleNamespace(status=status))
+    assert StepOutput([], False, torch.tensor([5, 7])).token_ids() == [5, 7]
+    status.fill_(2)
+    with pytest.raises(RuntimeError, match="AIOS_TP_TIMEOUT_S"):
+        StepOutput([], False, torch.tensor([5, 7])).token_ids()

@@ -7,6 +7,7 @@ import torch
 from aios.engine.decode_inputs import to_device
 from aios.engine.logprobs import LogprobPlan
 from aios.engine.sequence import Sequence
+from aios.utils.distributed import p2p_status_to_host, raise_if_p2p_failed
 
 
 def take_pending_tokens(input_ids: torch.Tensor, pending, sampled: torch.Tensor) -> None:
@@ -35,6 +36,7 @@ class StepOutput:
         self.logprob_plan = logprobs
         device_logprobs = logprobs.compute(logits, sampled) if logprobs else {}
         self.ready = None
+        self.p2p_status = p2p_status_to_host()   # None unless AIOS_TP_ALL_REDUCE=p2p
         if sampled.is_cuda:
             self.host = _to_host(sampled)
             self.host_logprobs = {k: tuple(_to_host(t) for t in v) for k, v in device_logprobs.items()}
@@ -46,6 +48,7 @@ class StepOutput:
     def token_ids(self) -> list[int]:
         if self.ready is not None:
             self.ready.synchronize()
+        raise_if_p2p_failed(self.p2p_status)
         return self.host.tolist()
 
     def logprobs(self, token_ids: list[int]) -> tuple[dict, dict]:

@@ -32,7 +32,8 @@ engine launches 32 (P2PAllReduce.MAX_PROGRAMS), with which every run went throug
 A peer that never arrives (it died) must not hang this GPU: a wait gives up
 once `status` is set (rank 0 sets it when a worker dies: abort()) or after
 `timeout_ns`, and then sets `status` itself so that every later wait gives up
-at once. The sums are garbage from then on; the engine has already failed.
+at once. The sums are garbage from then on: when the status says it timed out,
+the engine stops at the step that reads its tokens (raise_if_p2p_failed).
 """
 import os
 

@@ -209,6 +209,24 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def p2p_status_to_host() -> torch.Tensor | None:
+    """The P2P all-reduce's status, copied to the host behind the work queued so far
+    (read it once that work is done); None when the engine runs NCCL's."""
+    if _p2p is None:
+        return None
+    host = torch.empty(1, dtype=torch.int32, pin_memory=_p2p.status.is_cuda)
+    host.copy_(_p2p.status, non_blocking=True)
+    return host
+
+
+def raise_if_p2p_failed(host_status: torch.Tensor | None) -> None:
+    """A P2P wait that gave up leaves garbage sums behind: stop the engine instead."""
+    if host_status is not None and int(host_status[0]) == 2:
+        raise RuntimeError(f"the P2P all-reduce waited more than AIOS_TP_TIMEOUT_S="
+                           f"{TIMEOUT.total_seconds():.0f} s for another GPU and gave up, so this "
+                           f"step's sums are wrong; unset AIOS_TP_ALL_REDUCE to use NCCL")
+
+
 # -------------------------------------------------------------- teardown --
 _leaving: threading.Thread | None = None   # a teardown under way (see leave_process_group)
 
