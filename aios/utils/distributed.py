@@ -170,10 +170,9 @@ def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device)
     p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and about
     twice as fast as NCCL at decode sizes on two H200s, and with it Qwen3-8B
     TP=2 makes 1.51x TP=1's tokens/s on `nano` (NCCL: 1.45x); but with one
-    program per SM the kernel
-    hung a Qwen3-8B engine, cause not found (BENCHMARKS.md, session 8), and the
-    GPU tests have not yet run with it to the end. A second TP engine in one
-    process uses NCCL (p2p_group_name says why)."""
+    program per SM the kernel hung a Qwen3-8B engine, cause not found
+    (BENCHMARKS.md, session 8), and the GPU tests have not yet run with it to
+    the end. A second TP engine in one process uses NCCL (p2p_group_name says why)."""
     global _p2p, _p2p_set_up_in_this_process
     choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
     if choice not in ALL_REDUCE_CHOICES:
