@@ -17,7 +17,8 @@ processes (NCCL reads its variables once):
   p2p                aios.utils.distributed.P2PAllReduce (opt-in in the engine,
                      AIOS_TP_ALL_REDUCE=p2p), up to 256 rows;
   p2p-N, p2p-NxB     the same kernel on N programs, each moving B elements per iteration
-                     (the engine's: P2PAllReduce.MAX_PROGRAMS and BLOCK).
+                     (the engine's: P2PAllReduce.MAX_PROGRAMS and BLOCK); a suffix -push
+                     writes into the peers' buffers instead (P2PAllReduce.PUSH).
 Prints microseconds per all-reduce and the algorithm bandwidth (bytes / time).
 --nccl-first: one NCCL all-reduce of 128 MB (a profile prefill's) before the rows, to
 see whether the P2P kernel still works after one (a Qwen3-8B engine that ran such a
@@ -54,10 +55,12 @@ def mode_settings(mode: str) -> dict:
 def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_first: bool) -> None:
     os.environ.update(mode_settings(mode))
     if mode.startswith("p2p-"):
-        programs, _, block = mode.split("-")[1].partition("x")
+        _, grid, *how = mode.split("-")
+        programs, _, block = grid.partition("x")
         distributed.P2PAllReduce.MAX_PROGRAMS = int(programs)
         if block:
             distributed.P2PAllReduce.BLOCK = int(block)
+        distributed.P2PAllReduce.PUSH = how == ["push"]
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
     dist.init_process_group("nccl", store=store, rank=rank, world_size=2,

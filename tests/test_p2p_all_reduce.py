@@ -30,7 +30,7 @@ SIZES = [1, 100, 4100, 3, 6000, 2048, 17]   # more than one BLOCK (2048), odd en
 
 
 def shared_state(world: int):
-    buffers = [torch.zeros(2 * BUFFER_NUMEL).share_memory_() for _ in range(world)]
+    buffers = [torch.zeros(2 * world * BUFFER_NUMEL).share_memory_() for _ in range(world)]
     flags = [torch.zeros(PROGRAMS * world, dtype=torch.int32).share_memory_() for _ in range(world)]
     return buffers, flags
 
@@ -40,7 +40,7 @@ def rank_inputs(rank: int, size: int) -> torch.Tensor:
     return torch.randn(size, generator=g) * (rank + 1) + rank
 
 
-def run_rank(rank: int, buffers, flags, results) -> None:
+def run_rank(rank: int, buffers, flags, results, push: bool) -> None:
     buffer_ptrs = torch.tensor([b.data_ptr() for b in buffers], dtype=torch.int64)
     flag_ptrs = torch.tensor([f.data_ptr() for f in flags], dtype=torch.int64)
     epochs = torch.zeros(PROGRAMS, dtype=torch.int32)
@@ -50,17 +50,18 @@ def run_rank(rank: int, buffers, flags, results) -> None:
             time.sleep(0.2)   # a rank that arrives late: the other waits at the barrier
         x = rank_inputs(rank, size)
         p2p_all_reduce(x, buffer_ptrs, flag_ptrs, epochs, status, BUFFER_NUMEL, rank,
-                       timeout_ns=0, programs=PROGRAMS)
+                       timeout_ns=0, programs=PROGRAMS, push=push)
         results[(rank, size)] = x
     results[(rank, "status")] = int(status.item())
 
 
-def test_two_ranks_get_the_sum_for_calls_of_any_size():
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_two_ranks_get_the_sum_for_calls_of_any_size(push):
     ctx = mp.get_context("spawn")
     buffers, flags = shared_state(2)
     with ctx.Manager() as manager:
         results = manager.dict()
-        procs = [ctx.Process(target=run_rank, args=(r, buffers, flags, results)) for r in range(2)]
+        procs = [ctx.Process(target=run_rank, args=(r, buffers, flags, results, push)) for r in range(2)]
         for proc in procs:
             proc.start()
         for proc in procs:

@@ -89,6 +89,7 @@ class P2PAllReduce:
     # programs of 8,192 elements move 2 MB in 15.9 us, near 132 programs' 13.2.
     MAX_PROGRAMS = 32
     BLOCK = 8192          # elements a program moves per iteration
+    PUSH = False          # write into the peers' buffers instead of reading theirs (not yet measured)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
@@ -97,7 +98,8 @@ class P2PAllReduce:
         _register_process_group(self.group_name, dist.group.WORLD)
         self.max_numel, self.dtype, self.device = max_numel, dtype, device
         self.rank = get_tp_rank()
-        self.buffer = symm_mem.empty(2 * max_numel, dtype=dtype, device=device)   # two halves
+        # [2 halves, a slot per source rank, max_numel]
+        self.buffer = symm_mem.empty(2 * get_tp_size() * max_numel, dtype=dtype, device=device)
         self.flags = symm_mem.empty(self.MAX_PROGRAMS * get_tp_size(), dtype=torch.int32, device=device)
         self.flags.zero_()
         buffers = symm_mem.rendezvous(self.buffer, self.group_name)   # every rank, in the same order
@@ -117,7 +119,8 @@ class P2PAllReduce:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce
         return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-                              self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK)
+                              self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK,
+                              self.PUSH)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
