@@ -30,7 +30,6 @@ arguments; each program reads its sequence's length on the device and exits
 when its split starts past the end. `max_context_len` is only a hint for
 choosing the split size; every split count covers the whole block table.
 """
-import functools
 import os
 
 import torch
@@ -39,7 +38,7 @@ import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
-from aios.kernels.host_math import cdiv, next_power_of_2
+from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
 from aios.kernels.tickets import ticket_counters
 
 LOG2E = 1.4426950408889634
@@ -152,13 +151,6 @@ def _decode_split_kernel(
                 tl.store(count_ptr + pid, 0)      # zero for the next launch
 
 
-@functools.lru_cache(maxsize=None)
-def _num_sms(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    return 4  # the CPU interpreter: small, so that tests see several splits
-
-
 def choose_split_tokens(batch, num_kv_heads, capacity, block_n, num_sms,
                         max_context_len=None):
     """Positions per split, from shapes and python ints only (graph safe).
@@ -209,7 +201,7 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
     capacity = block_tables.shape[1] * kv_block_size
     if split_tokens is None:
         split_tokens = choose_split_tokens(B, num_kv_heads, capacity, bn,
-                                           _num_sms(q.device), max_context_len)
+                                           sm_count(q.device), max_context_len)
     split_tokens = max(cdiv(split_tokens, bn) * bn, bn)
     num_splits = max(cdiv(capacity, split_tokens), 1)
     assert num_splits <= 65535, "too many splits for the grid"

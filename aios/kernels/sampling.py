@@ -55,14 +55,13 @@ around one row in 10^5 or fewer, and then between two tokens whose sampling
 probabilities agree to that precision. Greedy rows involve no such math and
 always agree.
 """
-import functools
 
 import torch
 import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
-from aios.kernels.host_math import cdiv
+from aios.kernels.host_math import cdiv, sm_count
 
 BLOCK = 1024               # tokens per tile: 8 per thread with 4 warps
 NUM_WARPS = 4
@@ -200,13 +199,6 @@ def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, num_splits,
     tl.store(out_ptr + row, top_id.to(tl.int64))
 
 
-@functools.lru_cache(maxsize=None)
-def _num_sms(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    return 4  # the CPU interpreter: small, so that tests see several splits
-
-
 def choose_split_tokens(batch: int, vocab: int, block: int, num_sms: int) -> int:
     """Tokens per split (a multiple of block), for ~PROGRAMS_PER_SM programs per SM."""
     want = cdiv(PROGRAMS_PER_SM * num_sms, batch)            # splits per row
@@ -241,7 +233,7 @@ def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
 
     block = block or BLOCK
     if split_tokens is None:
-        split_tokens = choose_split_tokens(batch, vocab, block, _num_sms(logits.device))
+        split_tokens = choose_split_tokens(batch, vocab, block, sm_count(logits.device))
     whole_row = cdiv(vocab, block) * block          # also keeps start + split in int32
     split_tokens = min(max(cdiv(split_tokens, block) * block, block), whole_row)
     num_splits = cdiv(vocab, split_tokens)

@@ -14,6 +14,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from aios.kernels.host_math import sm_count
+
 LOOPBACK = "127.0.0.1"
 # How long a collective (or the rendezvous) may wait for the other ranks
 # before it fails instead of hanging: generous, since the first one waits for
@@ -108,7 +110,7 @@ class P2PAllReduce:
         self.flag_ptrs = torch.tensor(flags.buffer_ptrs, dtype=torch.int64, device=device)
         self.epochs = torch.zeros(self.MAX_PROGRAMS, dtype=torch.int32, device=device)
         self.status = torch.zeros(1, dtype=torch.int32, device=device)
-        self.programs = min(self.MAX_PROGRAMS, torch.cuda.get_device_properties(device).multi_processor_count)
+        self.programs = min(self.MAX_PROGRAMS, sm_count(device))
         self.timeout_ns = int(TIMEOUT.total_seconds() * 1e9)
         torch.cuda.synchronize(device)
         dist.barrier()   # every rank's flags are zero before anybody signals
