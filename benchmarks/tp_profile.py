@@ -51,6 +51,7 @@ PHASES = [
     (ModelRunner, "prepare_sampling", "prepare sampling"),
     (ModelRunner, "run_model", "launch model"),
     (Sampler, "forward", "sample"),
+    (Sampler, "sample_vocab_parallel", "sample"),
     (dist, "broadcast", "share sampled"),
     (StepOutput, "token_ids", "wait for GPU"),
     (Scheduler, "postprocess", "postprocess"),
@@ -61,8 +62,10 @@ def count_collectives(llm: LLM, batch: int) -> dict:
     """One decode step's collectives on each rank: {name: {count, bytes}}.
 
     Every RowParallelLinear and the embedding all-reduce [rows, hidden] (rows:
-    the CUDA graph's padded batch); the LM head gathers [batch, vocab/tp] to
-    rank 0; with async scheduling, rank 0 broadcasts [batch] sampled ids."""
+    the CUDA graph's padded batch). Sampling: each rank samples its slice of the
+    vocabulary and the ranks all-gather [2, batch] (score, id) float32 pairs; or
+    (AIOS_TP_SAMPLING=gather) the LM head gathers [batch, vocab/tp] to rank 0 and,
+    with async scheduling, rank 0 broadcasts [batch] sampled ids."""
     if llm.config.tensor_parallel_size == 1:
         return {}
     runner = llm.model_runner
@@ -71,8 +74,12 @@ def count_collectives(llm: LLM, batch: int) -> dict:
     modules = list(runner.model.modules())
     reducing = [m for m in modules if type(m) in (RowParallelLinear, VocabParallelEmbedding)]
     head = next(m for m in modules if isinstance(m, ParallelLMHead))
-    counts = {"all_reduce": {"count": len(reducing), "bytes": len(reducing) * rows * hidden * itemsize},
-              "gather (LM head)": {"count": 1, "bytes": batch * head.rows * itemsize}}
+    counts = {"all_reduce": {"count": len(reducing), "bytes": len(reducing) * rows * hidden * itemsize}}
+    if runner.slice_sampling:
+        tp = llm.config.tensor_parallel_size
+        counts["all_gather (sampled scores, ids)"] = {"count": 1, "bytes": tp * 2 * batch * 4}
+        return counts
+    counts["gather (LM head)"] = {"count": 1, "bytes": batch * head.rows * itemsize}
     if runner.share_sampled:
         counts["broadcast (sampled)"] = {"count": 1, "bytes": batch * 8}
     return counts

@@ -21,7 +21,8 @@ import pytest  # noqa: E402
 
 from aios import LLM, SamplingParams  # noqa: E402
 from aios.kernels.reference import (exponential_from_bits, sample_ref,  # noqa: E402
-                                    seeded_exponential_noise, top_k_top_p_threshold_ref)
+                                    sample_scores_ref, seeded_exponential_noise,
+                                    top_k_top_p_threshold_ref)
 from aios.kernels.sampling import gumbel_sample  # noqa: E402
 from aios.kernels.top_k_top_p import top_k_top_p_thresholds  # noqa: E402
 from aios.layers.sampler import Sampler, mask_top_k_top_p  # noqa: E402
@@ -131,6 +132,32 @@ def test_kernel_equals_reference(batch, vocab, overrides, dtype):
     out = gumbel_sample(logits, temps, seeds, positions, **overrides)
     ref = sample_ref(logits, temps, seeds, positions)
     assert_same_tokens(out, ref, logits, temps, seeds, positions)
+
+
+@pytest.mark.usefixtures("poison_empty")
+@pytest.mark.parametrize("num_slices", [2, 3])
+def test_vocabulary_slices_sample_the_whole_row(num_slices):
+    """Tensor parallelism: each rank samples its slice of the vocabulary (token ids
+    from first_id), and the best (score, id) of the slices is the whole row's token.
+    Uneven slices, as the last rank's is when tp does not divide the vocabulary."""
+    batch, vocab = (256, QWEN3_VOCAB) if CUDA else (24, 3001)
+    logits, temps, seeds, positions = random_inputs(batch, vocab, torch.bfloat16, seed=num_slices)
+    bounds = [vocab * i // num_slices for i in range(num_slices + 1)]
+    slices = []
+    for first, end in zip(bounds, bounds[1:]):
+        part = logits[:, first:end]
+        score, ids = gumbel_sample(part, temps, seeds, positions, first_id=first, with_scores=True,
+                                   **({} if CUDA else {"block": 256}))
+        ref_score, ref_ids = sample_scores_ref(part, temps, seeds, positions, first_id=first)
+        assert ((ids >= first) & (ids < end)).all()
+        assert_same_tokens(ids, ref_ids, logits, temps, seeds, positions)
+        same = ids == ref_ids
+        torch.testing.assert_close(score[same], ref_score[same], rtol=1e-5, atol=1e-5)
+        slices.append((score, ids))
+    scores, ids = torch.stack([s for s, _ in slices]), torch.stack([i for _, i in slices])
+    best = ids.gather(0, scores.argmax(dim=0)[None])[0]      # ties: the first slice
+    assert_same_tokens(best, sample_ref(logits, temps, seeds, positions), logits, temps, seeds,
+                       positions)
 
 
 @pytest.mark.usefixtures("poison_empty")

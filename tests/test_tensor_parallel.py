@@ -152,6 +152,24 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
 
 
 @needs_ranks(2)
+@pytest.mark.parametrize("how", ["slices", "gather"])
+def test_tp2_sampling_matches_single_process(one_kv_head_qwen3, monkeypatch, how):
+    """Sampled rows, seed for seed: each rank samples its slice of the vocabulary and the
+    ranks keep the best (score, token id); or rank 0 gathers the logits and samples alone
+    (AIOS_TP_SAMPLING=gather, and every step with a top-k / top-p row: here the first
+    few). The same tokens as one process either way."""
+    monkeypatch.setenv("AIOS_TP_SAMPLING", how)
+    prompts = random_prompts([5, 9, 14, 20, 7, 11], seed=6)
+    params = [SamplingParams(temperature=1.0, seed=i, max_tokens=16) for i in range(4)]
+    params += [SamplingParams(temperature=0.9, top_p=0.8, seed=7, max_tokens=4),
+               SamplingParams(temperature=0.7, top_k=20, seed=8, max_tokens=6)]
+    expected = generate_ids(LLM(one_kv_head_qwen3, **OPTS), prompts, params)
+    with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
+        assert llm.model_runner.slice_sampling == (how == "slices")
+        assert generate_ids(llm, prompts, params) == expected
+
+
+@needs_ranks(2)
 def test_tp2_logprobs_match_single_process(tiny_qwen2_dir):
     """Prompt logprobs make every rank compute the LM head on all prompt rows
     (and recompute a cached prefix) together; the numbers equal one process's."""
@@ -282,9 +300,9 @@ def test_killed_worker_raises_and_leaves_no_process(one_kv_head_qwen3, when, ove
     else:  # rank 0 then waits in an all-reduce for a peer that is gone
         run_model = llm.model_runner.run_model
 
-        def kill_then_run(*args):
+        def kill_then_run(*args, **kwargs):
             os.kill(pid, signal.SIGKILL)
-            return run_model(*args)
+            return run_model(*args, **kwargs)
         llm.model_runner.run_model = kill_then_run
     start = time.monotonic()
     with pytest.raises(WorkerDiedError, match=r"rank 1 \(pid \d+\) was killed by signal SIGKILL"):

@@ -9,6 +9,9 @@ For a step it turns the scheduled sequences into flat tensors:
 then runs the model, samples, and returns one token per sequence. The
 `.tolist()` of the sampled tokens is the step's only host-device sync.
 """
+import os
+from functools import partial
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -64,6 +67,7 @@ class ModelRunner:
         # Async scheduling under TP: rank 0 broadcasts each step's sampled tokens, so
         # that every rank reads a pending token from its own device (tp_worker.py).
         self.share_sampled = config.async_scheduling and get_tp_size() > 1
+        self.slice_sampling = self._can_sample_vocab_slices()
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
@@ -119,6 +123,7 @@ class ModelRunner:
         from aios.kernels.sampling import gumbel_sample
         from aios.kernels.top_k_top_p import top_k_top_p_thresholds
         self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)
+        self.sampler.scores_impl = partial(gumbel_sample, with_scores=True)   # TP: a vocabulary slice
         self.sampler.threshold_impl = top_k_top_p_thresholds   # top-k / top-p without a sort
         if self.config.skinny_gemm:
             self._use_skinny_gemm()
@@ -131,6 +136,18 @@ class ModelRunner:
             if isinstance(module, LinearBase):
                 module.impl = skinny_linear
         tile_counters(self.device)   # now, so that no CUDA graph owns them
+
+    def _can_sample_vocab_slices(self) -> bool:
+        """TP: may each rank sample its own slice of the vocabulary, instead of rank 0
+        gathering the whole logits (Sampler.sample_vocab_parallel)? Only with the
+        engine's own samplers (a course plug-in sees whole rows).
+        AIOS_TP_SAMPLING: slices (the default) or gather."""
+        choice = os.environ.get("AIOS_TP_SAMPLING", "slices")
+        if choice not in ("slices", "gather"):
+            raise ValueError(f"AIOS_TP_SAMPLING must be slices or gather, got {choice!r}")
+        ours = getattr(self.sampler.impl, "__module__", "") in ("aios.kernels.reference",
+                                                               "aios.kernels.sampling")
+        return get_tp_size() > 1 and choice == "slices" and ours and self.hf_config.vocab_size < 2**24
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]
@@ -259,30 +276,44 @@ class ModelRunner:
         """Queue one step on the device and return without waiting for it."""
         if not self.config.enable_kv_cache:
             is_prefill = True  # no cache: run the whole sequence again, every step
+        sampling = self.prepare_sampling(seqs)
+        logprobs = LogprobPlan.of(seqs, is_prefill, self.device)   # None: nobody asks
+        # TP: each rank samples its slice of the vocabulary, unless a row needs whole
+        # rows of logits (top-k / top-p rank them, log-probabilities normalise them).
+        by_slices = self.slice_sampling and logprobs is None and "top_ks" not in sampling
+        slice_message = self.sampling_inputs.message(len(seqs)) if by_slices else None
         if is_prefill:
             if self.workers is not None:   # they prepare theirs while this rank prepares its own
-                self.workers.send_prefill(seqs)
+                self.workers.send_prefill(seqs, slice_message)
             input_ids, positions = self.prepare_prefill(seqs)
         else:
             input_ids, positions = self.prepare_decode(seqs)
             pending = self.pending_rows(seqs)
             if self.workers is not None:   # the rows just filled: nothing left for them to build
-                self.workers.send_decode(self.decode_inputs.message(), pending)
+                self.workers.send_decode(self.decode_inputs.message(), pending, slice_message)
             if pending is not None:
                 take_pending_tokens(input_ids, pending, self.last_step.sampled)
-        sampling = self.prepare_sampling(seqs)
-        logprobs = LogprobPlan.of(seqs, is_prefill, self.device)   # None: nobody asks
-        logits = self.run_model(input_ids, positions, is_prefill)
-        sampled = self.sampler(logits[:len(seqs)], **sampling)     # rows past B: prompt logprobs
-        if self.share_sampled:
-            dist.broadcast(sampled, src=0)
+        logits = self.run_model(input_ids, positions, is_prefill, gather_logits=not by_slices)
+        if by_slices:
+            sampled = self.sample_vocab_slice(logits, sampling)
+        else:
+            sampled = self.sampler(logits[:len(seqs)], **sampling)     # rows past B: prompt logprobs
+            if self.share_sampled:
+                dist.broadcast(sampled, src=0)
         self.last_step = StepOutput(seqs, is_prefill, sampled, logprobs, logits)
         reset_context()
         return self.last_step
 
-    def run_model(self, input_ids, positions, is_prefill: bool) -> torch.Tensor:
+    def sample_vocab_slice(self, logits: torch.Tensor, sampling: dict) -> torch.Tensor:
+        """TP, every rank: this rank's logits [B(+pad), V/tp] -> the step's tokens [B]."""
+        head = self.model.lm_head
+        b = sampling["temperatures"].shape[0]
+        return self.sampler.sample_vocab_parallel(logits[:b, :head.num_own_tokens], head.vocab_start,
+                                                  **sampling)
+
+    def run_model(self, input_ids, positions, is_prefill: bool, gather_logits: bool = True) -> torch.Tensor:
         if not is_prefill and self.graph_runner and self.graph_runner.padded_size(input_ids.shape[0]):
             hidden = self.graph_runner.replay(input_ids.shape[0])
         else:
             hidden = self.model(input_ids, positions)
-        return self.model.compute_logits(hidden)
+        return self.model.compute_logits(hidden, gather_logits)

@@ -61,6 +61,22 @@ class SamplingInputs:
         self.copied.record()
         return inputs
 
+    def message(self, b: int) -> tuple:
+        """The last load()'s temperatures, seeds and positions, for the TP workers
+        (each rank samples its slice of the vocabulary: Sampler.sample_vocab_parallel)."""
+        h = self.host
+        return h["temperatures"][:b].copy(), h["seeds"][:b].copy(), h["positions"][:b].copy()
+
+    def load_message(self, message: tuple) -> dict:
+        """What load() does for a step without top-k / top-p, from rank 0's message()."""
+        temperatures, seeds, positions = message
+        b, h = len(temperatures), self.host
+        self.copied.wait()
+        h["temperatures"][:b], h["seeds"][:b], h["positions"][:b] = temperatures, seeds, positions
+        inputs = self._copy(self.host, self.device, b)
+        self.copied.record()
+        return inputs
+
     def _copy(self, host: dict, device: dict, b: int) -> dict:
         """Rows [0, b) of each host buffer into its device twin (no new tensors)."""
         out = {}

@@ -164,16 +164,18 @@ class TPWorkers:
                 self.started.add(starting.pop(obj))
 
     # ------------------------------------------------------------ each step --
-    def send_prefill(self, seqs: list[Sequence]) -> None:
-        """Have the workers run this prefill; rank 0 then runs it too."""
+    def send_prefill(self, seqs: list[Sequence], sampling: tuple | None) -> None:
+        """Have the workers run this prefill; rank 0 then runs it too. sampling:
+        SamplingInputs.message when every rank samples its vocabulary slice, else None."""
         self._check_running()
-        self.channel.send("prefill", [StepSequence.of(seq) for seq in seqs])
+        self.channel.send("prefill", [StepSequence.of(seq) for seq in seqs], sampling)
 
-    def send_decode(self, message: tuple, pending) -> None:
+    def send_decode(self, message: tuple, pending, sampling: tuple | None) -> None:
         """Have the workers run this decode step, from the rows rank 0 has filled
-        (DecodeInputs.message) and its pending rows (ModelRunner.pending_rows)."""
+        (DecodeInputs.message), its pending rows (ModelRunner.pending_rows) and,
+        as in send_prefill, the sampling inputs."""
         self._check_running()
-        self.channel.send("decode", message, pending)
+        self.channel.send("decode", message, pending, sampling)
 
     def _check_running(self) -> None:
         if self.dead_rank is not None:

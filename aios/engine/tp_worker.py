@@ -12,11 +12,16 @@ What a step's message holds:
 - a decode step: the input arrays rank 0 has just filled for itself
   (DecodeInputs.message), which the worker copies as they are: no per-sequence
   work at all on this side.
+- and, in most steps, the rows' temperatures, seeds and positions: every rank
+  then samples its own slice of the vocabulary, and the ranks agree on each
+  row's token by exchanging one (score, token id) pair
+  (Sampler.sample_vocab_parallel). In steps where a row wants top-k / top-p
+  or log-probabilities, rank 0 gathers the whole logits and samples alone.
 With async scheduling, rank 0 launches step N+1 before it has read step N's
-tokens, so a decode row may need a token nobody's host has yet. Rank 0
-broadcasts every step's sampled tokens (one small collective after sampling);
-each worker keeps them on its own device and fills those rows from them, as
-rank 0 does from its own (step_output.take_pending_tokens).
+tokens, so a decode row may need a token nobody's host has yet. Each worker
+keeps every step's tokens on its own device (those it sampled with rank 0,
+or, when rank 0 sampled alone, its broadcast) and fills those rows from them,
+as rank 0 does from its own (step_output.take_pending_tokens).
 """
 import multiprocessing
 import os
@@ -98,27 +103,31 @@ class Worker:
         self.last_sampled: torch.Tensor | None = None
 
     @torch.inference_mode()
-    def prefill(self, seqs: list[StepSequence]) -> None:
-        """ModelRunner.launch without the sampling: rank 0 alone samples."""
+    def prefill(self, seqs: list[StepSequence], sampling: tuple | None) -> None:
+        """ModelRunner.launch, from rank 0's message."""
         input_ids, positions = self.runner.prepare_prefill(seqs)
-        self.runner.run_model(input_ids, positions, True)
-        self._receive_sampled(len(seqs))
-        reset_context()
+        self._finish(self.runner.run_model(input_ids, positions, True, sampling is None),
+                     len(seqs), sampling)
 
     @torch.inference_mode()
-    def decode(self, message: tuple, pending) -> None:
+    def decode(self, message: tuple, pending, sampling: tuple | None) -> None:
         input_ids, positions = self.runner.decode_inputs.load_message(message)
         if pending is not None:
             take_pending_tokens(input_ids, pending, self.last_sampled)
-        self.runner.run_model(input_ids, positions, False)
-        self._receive_sampled(input_ids.shape[0])
-        reset_context()
+        self._finish(self.runner.run_model(input_ids, positions, False, sampling is None),
+                     input_ids.shape[0], sampling)
 
-    def _receive_sampled(self, num_seqs: int) -> None:
-        """Async scheduling: rank 0's tokens of this step, for the next step's pending rows."""
-        if self.runner.share_sampled:
+    def _finish(self, logits, num_seqs: int, sampling: tuple | None) -> None:
+        """Sample this rank's vocabulary slice with the others (sampling: rank 0's
+        SamplingInputs.message), or, when rank 0 sampled alone and async scheduling
+        needs them, receive its tokens: the next step's pending rows read them."""
+        if sampling is not None:
+            inputs = self.runner.sampling_inputs.load_message(sampling)
+            self.last_sampled = self.runner.sample_vocab_slice(logits, inputs)
+        elif self.runner.share_sampled:
             self.last_sampled = torch.empty(num_seqs, dtype=torch.long, device=self.runner.device)
             dist.broadcast(self.last_sampled, src=0)
+        reset_context()
 
 
 HANDLERS = {"prefill": Worker.prefill, "decode": Worker.decode}  # "exit" ends the loop

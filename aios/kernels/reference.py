@@ -284,13 +284,14 @@ def exponential_from_bits(bits: torch.Tensor) -> torch.Tensor:
     return torch.where((bits ^ _MASK32) < 2**27, series, -torch.log(u))
 
 
-def seeded_exponential_noise(seeds, positions, vocab_size):
+def seeded_exponential_noise(seeds, positions, vocab_size, first_id=0):
     """Exp(1) noise [B, V] float32, a pure function of (seed, position, token id).
 
     seeds, positions: [B] integer tensors (only their low 32 bits count).
+    Columns are token ids first_id .. first_id + V - 1 (a TP rank's vocabulary shard).
     """
     row_key = _hash32(_hash32(seeds & _MASK32) ^ (positions & _MASK32))      # [B]
-    token_ids = torch.arange(vocab_size, device=seeds.device)
+    token_ids = torch.arange(first_id, first_id + vocab_size, device=seeds.device)
     bits = _hash32(row_key[:, None] ^ token_ids[None, :])                      # [B, V]
     return exponential_from_bits(bits)
 
@@ -307,14 +308,27 @@ def sample_ref(logits, temperatures, seeds, positions, thresholds=None):
     thresholds: [B] float32 or None: a token whose logit is below its row's
     threshold scores -inf (top-k / top-p, see top_k_top_p_threshold_ref).
     """
+    return sample_scores_ref(logits, temperatures, seeds, positions, thresholds)[1]
+
+
+def sample_scores_ref(logits, temperatures, seeds, positions, thresholds=None, first_id=0):
+    """sample_ref, with the winning score: -> (score [B] float32, token id [B] int64).
+
+    The score is what the argmax maximised (logit / T - log E, or the logit
+    itself for a greedy row). first_id: the token id of column 0. A TP rank
+    samples its own vocabulary shard this way, and the ranks' best scores
+    then decide (aios/layers/sampler.py, sample_vocab_parallel): the noise is
+    a function of the token id, so the winner is the one of the whole row.
+    """
     x = logits.float()
     if thresholds is not None:
         x = x.masked_fill(x < thresholds[:, None], float("-inf"))
-    t = temperatures.float()
-    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
-    noise = seeded_exponential_noise(seeds, positions, x.shape[-1])           # [B, V]
-    scores = x * inv_t[:, None] - torch.log(noise)
-    return torch.where(t > 0, scores.argmax(dim=-1), x.argmax(dim=-1))
+    t = temperatures.float()[:, None]                                        # [B, 1]
+    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))
+    noise = seeded_exponential_noise(seeds, positions, x.shape[-1], first_id)  # [B, V]
+    scores = torch.where(t > 0, x * inv_t - torch.log(noise), x)
+    best = scores.argmax(dim=-1)                                             # the lowest id on ties
+    return scores.gather(1, best[:, None])[:, 0], best + first_id
 
 
 # ------------------------------------------------------------ top-k / top-p ---

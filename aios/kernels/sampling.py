@@ -115,9 +115,10 @@ def _log_exponential(bits, FAST_LOG: tl.constexpr):
 
 
 @triton.jit
-def _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK: tl.constexpr,
+def _best_in_split(row_ptr, start, end, inv_t, key, threshold, first_id, BLOCK: tl.constexpr,
                    GREEDY: tl.constexpr, MASKED: tl.constexpr, FAST_LOG: tl.constexpr):
-    """(max score, its lowest token id) over token ids [start, end) of one row.
+    """(max score, its lowest column) over columns [start, end) of one row, whose
+    token ids start at first_id (a TP rank's shard: the noise hashes the token id).
     MASKED: a token whose logit is below threshold scores -inf (top-k / top-p)."""
     lanes = tl.arange(0, BLOCK)
     best = tl.full([BLOCK], float("-inf"), dtype=tl.float32)
@@ -130,7 +131,7 @@ def _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK: tl.constex
         if GREEDY:
             score = x
         else:
-            log_e = _log_exponential(_hash32(key ^ ids.to(tl.uint32)), FAST_LOG)
+            log_e = _log_exponential(_hash32(key ^ (ids + first_id).to(tl.uint32)), FAST_LOG)
             score = x * inv_t - log_e                                # -inf past the end
             if MASKED:
                 score = tl.where(x >= threshold, score, float("-inf"))
@@ -142,14 +143,16 @@ def _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK: tl.constex
     return top, top_id
 
 
-@triton.jit
+# first_id is 0 or a TP rank's first token id: one compiled kernel for either.
+@triton.jit(do_not_specialize=["first_id"])
 def _sample_split_kernel(
-    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, thresholds_ptr, out_ptr,
+    logits_ptr, temps_ptr, seeds_ptr, positions_ptr, thresholds_ptr, out_ptr, out_score_ptr,
     part_score_ptr, part_id_ptr,
     stride_row,                     # logits [B, V]: row stride; columns are contiguous
-    vocab, split_tokens,
+    vocab, split_tokens, first_id,
     BLOCK: tl.constexpr,
     DIRECT: tl.constexpr,           # one split per row: write the token itself
+    WITH_SCORE: tl.constexpr,       # also write the winner's score (vocabulary shards)
     MASKED: tl.constexpr,           # thresholds given (top-k / top-p)
     FAST_LOG: tl.constexpr,         # see _log
 ):
@@ -160,8 +163,8 @@ def _sample_split_kernel(
     row_ptr = logits_ptr + row.to(tl.int64) * stride_row
     temp = tl.load(temps_ptr + row).to(tl.float32)
     if temp == 0.0:
-        top, top_id = _best_in_split(row_ptr, start, end, 1.0, 0, 0.0, BLOCK, True, False,
-                                     FAST_LOG)
+        top, top_id = _best_in_split(row_ptr, start, end, 1.0, 0, 0.0, first_id, BLOCK, True,
+                                     False, FAST_LOG)
     else:
         # The row's key, as in seeded_exponential_noise (int64 -> uint32 keeps
         # the low 32 bits, like `& 0xFFFFFFFF`).
@@ -173,10 +176,12 @@ def _sample_split_kernel(
             threshold = tl.load(thresholds_ptr + row)
         else:
             threshold = float("-inf")
-        top, top_id = _best_in_split(row_ptr, start, end, inv_t, key, threshold, BLOCK, False,
-                                     MASKED, FAST_LOG)
+        top, top_id = _best_in_split(row_ptr, start, end, inv_t, key, threshold, first_id, BLOCK,
+                                     False, MASKED, FAST_LOG)
     if DIRECT:
-        tl.store(out_ptr + row, top_id.to(tl.int64))
+        tl.store(out_ptr + row, top_id.to(tl.int64) + first_id)
+        if WITH_SCORE:
+            tl.store(out_score_ptr + row, top)
     else:
         slot = row * tl.num_programs(1) + split                     # partials [B, num_splits]
         tl.store(part_score_ptr + slot, top)
@@ -185,10 +190,10 @@ def _sample_split_kernel(
 
 # num_splits changes with the batch size: unspecialized, one compiled kernel
 # serves every batch (a compile in the middle of serving costs ~0.2 s).
-@triton.jit(do_not_specialize=["num_splits"])
-def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, num_splits,
-                         BLOCK_S: tl.constexpr):
-    """out[row] = the id of the best split's best (the lowest id on ties)."""
+@triton.jit(do_not_specialize=["num_splits", "first_id"])
+def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, out_score_ptr, num_splits, first_id,
+                         BLOCK_S: tl.constexpr, WITH_SCORE: tl.constexpr):
+    """out[row] = the token id of the best split's best (the lowest id on ties)."""
     row = tl.program_id(0)
     s = tl.arange(0, BLOCK_S)
     valid = s < num_splits
@@ -196,7 +201,9 @@ def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, num_splits,
     ids = tl.load(part_id_ptr + row * num_splits + s, mask=valid, other=_NO_ID)
     top = tl.max(score, axis=0)
     top_id = tl.min(tl.where(score == top, ids, _NO_ID), axis=0)
-    tl.store(out_ptr + row, top_id.to(tl.int64))
+    tl.store(out_ptr + row, top_id.to(tl.int64) + first_id)
+    if WITH_SCORE:
+        tl.store(out_score_ptr + row, top)
 
 
 def choose_split_tokens(batch: int, vocab: int, block: int, num_sms: int) -> int:
@@ -207,14 +214,16 @@ def choose_split_tokens(batch: int, vocab: int, block: int, num_sms: int) -> int
     return cdiv(tokens, block) * block
 
 
-def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
-                  split_tokens=None, block=None, num_warps=None):
+def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *, first_id=0,
+                  with_scores=False, split_tokens=None, block=None, num_warps=None):
     """logits: [B, V] float32/bfloat16/float16 (the last dim contiguous);
     temperatures: [B] (0 = greedy); seeds, positions: [B] int64;
     thresholds: [B] float32 or None: a sampled row's tokens with a logit below
     its threshold score -inf (top-k / top-p: aios/kernels/top_k_top_p.py).
 
-    Returns the next token ids, a new [B] int64 tensor. The keyword-only
+    Returns the next token ids, a new [B] int64 tensor. first_id: the token id
+    of column 0 (a TP rank's vocabulary shard); with_scores: return (scores
+    [B] float32, ids), as reference.sample_scores_ref. The other keyword-only
     arguments override the defaults (tests, tuning); split_tokens is rounded
     up to a multiple of block.
     """
@@ -228,8 +237,9 @@ def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
     temperatures = temperatures.to(torch.float32).contiguous()
     seeds, positions = seeds.contiguous(), positions.contiguous()   # no-ops, as a rule
     out = torch.empty(batch, dtype=torch.int64, device=logits.device)
+    out_score = torch.empty(batch, dtype=torch.float32, device=logits.device) if with_scores else out
     if batch == 0:
-        return out
+        return (out_score, out) if with_scores else out
 
     block = block or BLOCK
     if split_tokens is None:
@@ -247,13 +257,14 @@ def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *,
     masked = thresholds is not None
     _sample_split_kernel[(batch, num_splits)](
         logits, temperatures, seeds, positions, thresholds.contiguous() if masked else out,
-        out, part_score, part_id, logits.stride(0), vocab, split_tokens,
-        BLOCK=block, DIRECT=direct, MASKED=masked, FAST_LOG=logits.device.type == "cuda",
+        out, out_score, part_score, part_id, logits.stride(0), vocab, split_tokens, first_id,
+        BLOCK=block, DIRECT=direct, WITH_SCORE=with_scores, MASKED=masked,
+        FAST_LOG=logits.device.type == "cuda",
         num_warps=num_warps or NUM_WARPS,
     )
     if not direct:
         _sample_merge_kernel[(batch,)](
-            part_score, part_id, out, num_splits,
-            BLOCK_S=MAX_SPLITS, num_warps=4,   # one tile size for every batch: see above
+            part_score, part_id, out, out_score, num_splits, first_id,
+            BLOCK_S=MAX_SPLITS, WITH_SCORE=with_scores, num_warps=4,   # one tile size: see above
         )
-    return out
+    return (out_score, out) if with_scores else out

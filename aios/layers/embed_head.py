@@ -2,7 +2,8 @@
 
 Each rank holds vocab_size/tp rows. The embedding looks up the tokens it owns
 (zeros for the rest) and an all-reduce sums the ranks' rows; the head
-computes its slice of the logits, and rank 0 gathers the full vocabulary.
+computes its slice of the logits, and rank 0 gathers the full vocabulary,
+unless each rank samples its own slice (Sampler.sample_vocab_parallel).
 """
 import torch
 import torch.distributed as dist
@@ -39,8 +40,16 @@ class VocabParallelEmbedding(nn.Module):
 
 
 class ParallelLMHead(VocabParallelEmbedding):
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor | None:
-        """hidden: [N, hidden] for all tokens -> logits [B (+ R), vocab] (rank 0).
+    @property
+    def num_own_tokens(self) -> int:
+        """Columns of this rank's slice that are real tokens (the last rank's
+        slice is padded when tp does not divide the vocabulary)."""
+        return min(self.rows, self.vocab_size - self.vocab_start)
+
+    def forward(self, hidden: torch.Tensor, gather: bool = True) -> torch.Tensor | None:
+        """hidden: [N, hidden] for all tokens -> logits [B (+ R), vocab] (rank 0;
+        None on the others), or, with gather=False, every rank's own slice
+        [B (+ R), rows]: token ids vocab_start.. (num_own_tokens of them are real).
 
         Only each sequence's last token needs logits: in a prefill those are
         the rows just before each sequence's end in the packed batch (and,
@@ -51,7 +60,7 @@ class ParallelLMHead(VocabParallelEmbedding):
             rows = ctx.logit_rows if ctx.logit_rows is not None else ctx.cu_seqlens_q[1:] - 1
             hidden = hidden[rows]
         logits = F.linear(hidden, self.weight)
-        if not self.collectives:
+        if not self.collectives or not gather:
             return logits
         parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None
         dist.gather(logits, parts, dst=0)

@@ -29,11 +29,18 @@ runner sets `threshold_impl` instead: one logit per row, the last kept
 token's, found by one kernel with no host sync (aios/kernels/top_k_top_p.py),
 below which the sampling kernel scores tokens -inf. Both keep the same
 tokens, except that the threshold keeps every token tied with the last kept one.
+
+Under tensor parallelism each rank holds a slice of the vocabulary's logits.
+Since the noise is a function of the token id, the argmax over the whole row
+is the best of the slices' own argmaxes: each rank samples its slice, and the
+ranks exchange one (score, token id) pair per row instead of gathering
+[B, V] logits (sample_vocab_parallel).
 """
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from aios.kernels.reference import sample_ref, seeded_exponential_noise  # noqa: F401
+from aios.kernels.reference import sample_ref, sample_scores_ref, seeded_exponential_noise  # noqa: F401
 from aios.layers.top_k_top_p import apply_top_k_top_p
 
 SEED_BITS = 31   # seeds drawn for rows that bring none
@@ -73,6 +80,9 @@ class Sampler(nn.Module):
     # thresholds, which impl then takes as its fifth argument (ModelRunner
     # sets the Triton one on a GPU; top_k_top_p_threshold_ref is its reference).
     threshold_impl = None
+    # (logits, temperatures, seeds, positions, first_id=) -> (best scores [B], token ids [B]):
+    # sample_vocab_parallel's; ModelRunner swaps in the kernel's (gumbel_sample, with_scores).
+    scores_impl = staticmethod(sample_scores_ref)
 
     def forward(self, logits, temperatures, top_ks=None, top_ps=None, seeds=None,
                 positions=None, seeded_rows=None, top_rows=None, num_candidates=None):
@@ -99,3 +109,16 @@ class Sampler(nn.Module):
                 return self.impl(logits, temperatures, seeds, positions, thresholds)
             logits = mask_top_k_top_p(logits, temperatures, top_ks, top_ps, top_rows)
         return self.impl(logits, temperatures, seeds, positions)
+
+    def sample_vocab_parallel(self, logits, first_id, temperatures, seeds, positions):
+        """TP, every rank: logits [B, V/tp] of its own slice of the vocabulary
+        (token ids first_id..) -> the next token ids [B] of whole rows, the same
+        on every rank: the best of the ranks' (score, token id). No top-k /
+        top-p here (they rank the whole row): the engine gathers the logits then."""
+        scores, ids = self.scores_impl(logits, temperatures, seeds, positions, first_id=first_id)
+        mine = torch.stack([scores, ids.float()])             # [2, B]: ids < 2^24 are exact
+        ranks = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+        dist.all_gather(ranks, mine)
+        every = torch.stack(ranks)                            # [tp, 2, B]
+        best_rank = every[:, 0].argmax(dim=0)                 # ties: the lowest rank, lowest ids
+        return every[:, 1].gather(0, best_rank[None])[0].long()

@@ -148,6 +148,7 @@ class Qwen3ForCausalLM(nn.Module):
         """input_ids, positions: [N] -> hidden states [N, hidden]."""
         return self.model(input_ids, positions)
 
-    def compute_logits(self, hidden):
-        """-> logits [B, vocab] of each sequence's last token."""
-        return self.lm_head(hidden)
+    def compute_logits(self, hidden, gather: bool = True):
+        """-> logits [B, vocab] of each sequence's last token (gather=False, under
+        TP: each rank's slice of the vocabulary, see ParallelLMHead)."""
+        return self.lm_head(hidden, gather)
