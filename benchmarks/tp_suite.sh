@@ -20,7 +20,7 @@
 # 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
 #    scheduling makes (nano-tp2-sync.json).
 # 5. allreduce: the all-reduce alone, NCCL against the P2P kernel on the engine's grid
-#    (32 x 8,192) and on one program per SM (benchmarks/all_reduce.py, all_reduce.json).
+#    (64 x 8,192) and on one program per SM (benchmarks/all_reduce.py, all_reduce.json).
 # Every file above goes to $RES and, after each part, into $OUT/tp_results.tgz (the device
 # tool brings back at most 8 files); what the parts print goes to $OUT/suite.log too.
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
