@@ -204,9 +204,15 @@ def test_default_model_tp3_matches_single_process():
 
 
 @needs_ranks(2)
-def test_unsplittable_model_is_refused_before_starting():
+def test_unsplittable_model_is_refused_before_starting(tmp_path):
+    """The default model's shapes (9 query heads, 3 KV heads), saved small: the GPU
+    machines cannot download the default model itself."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    config = LlamaConfig(vocab_size=256, hidden_size=72, intermediate_size=1536, num_hidden_layers=1,
+                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=256)
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"9 attention heads.*sizes that fit: \[1, 3\]"):
-        LLM(tensor_parallel_size=2, **OPTS)
+        LLM(str(tmp_path), tensor_parallel_size=2, **OPTS)
     assert not dist.is_initialized()
 
 

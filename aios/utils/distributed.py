@@ -96,6 +96,7 @@ class P2PAllReduce:
     BLOCK = 8192          # elements a program moves per iteration
     PUSH = False          # write into the peers' buffers: no faster (BENCHMARKS.md, session 9)
     FUSE_RMS_NORM = True  # the residual add and RMSNorm after an all-reduce in its kernel
+    RMS_NORM_TILE = 8192  # elements (whole rows) the fused kernel's program takes per iteration
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
@@ -141,7 +142,7 @@ class P2PAllReduce:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce_rms_norm
         return p2p_all_reduce_rms_norm(x, residual, weight, eps, self.buffer_ptrs, self.flag_ptrs,
                                        self.epochs, self.status, self.max_numel, self.rank,
-                                       self.timeout_ns, self.programs, self.PUSH)
+                                       self.timeout_ns, self.programs, self.PUSH, self.RMS_NORM_TILE)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
