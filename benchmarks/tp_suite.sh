@@ -102,7 +102,7 @@ EOF
       grep -vE "^Generating|it/s" "$RES/bench-tp2-sync.log" | tail -12 ;;
     allreduce)
       echo "== the all-reduce alone =="
-      timeout -k 10 "$(limit 150)" python benchmarks/all_reduce.py --modes nccl,nccl-ll128,p2p,p2p-32x8192-push,p2p-132x2048 \
+      timeout -k 10 "$(limit 150)" python benchmarks/all_reduce.py --modes nccl,nccl-ll128,p2p,p2p-32x8192,p2p-64x8192-push,p2p-132x2048 \
         --rows 32,128,256 --json "$RES/all_reduce.json" \
         > "$RES/all_reduce.log" 2>&1
       grep "us (" "$RES/all_reduce.log" ;;

@@ -1,7 +1,6 @@
 """All-reduce through the other GPUs' memory: one kernel, one barrier per call.
 
-Reference: the sum x_0 + x_1 + ... in rank order (the fused variant: rms_norm_ref of
-that sum and the residual, aios/kernels/reference.py). tests/test_p2p_all_reduce.py holds
+Reference: the sum x_0 + x_1 + ... in rank order. tests/test_p2p_all_reduce.py holds
 the protocol to it on the CPU (two processes, Triton's interpreter, shared memory
 standing in for the GPUs' mappings); tests/test_tensor_parallel.py with
 AIOS_TP_ALL_REDUCE=p2p on two GPUs (TP=2 engines give the TP=1 tokens).
@@ -22,22 +21,11 @@ the kernel:
 Program p of every rank handles the same slices, so the barrier is between
 the programs p alone, never the whole grid.
 
-The fused variant (p2p_all_reduce_rms_norm) also does what comes next in a
-decoder layer: the residual add and the RMSNorm (aios/kernels/rms_norm.py),
-in phase 3, while the sum is still in registers: one launch and one pass over
-the activations fewer, 72 times a decode step of Qwen3-8B. A row's norm needs
-the whole row, so its programs take whole rows (tiles of rows), in all three
-phases alike. It counts its calls in the same epochs, flags and buffers as the
-plain kernel, with the same number of programs, so that the two interleave.
-
 Why one barrier is enough: the buffers are double (call e uses half e % 2).
 Before a rank writes half h again at call e + 2, its call e + 1 has ended,
 and that needed every peer's signal of call e + 1, which each peer gives only
 after its call e, and so its reads of half h, have ended (a stream runs its
-kernels in order). This holds for either way of staging, and for plain and
-fused calls in any order: it rests on whole calls, not on which slices a
-program took (every program signals and waits in every call, even one with
-no slices to move).
+kernels in order). This holds for either way of staging.
 
 Status: opt-in and experimental (AIOS_TP_ALL_REDUCE=p2p). Alone it is correct
 and about twice as fast as NCCL at decode sizes (BENCHMARKS.md, session 8).
@@ -55,8 +43,6 @@ import os
 import torch
 import triton
 import triton.language as tl
-
-from aios.kernels.host_math import next_power_of_2
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -110,61 +96,6 @@ def _slot(buffer_ptrs, owner, src, half, buffer_numel, WORLD: tl.constexpr, dtyp
 
 
 @triton.jit
-def _next_epoch(epochs_ptr, pid):
-    """This call's number for program `pid` (every call counts, plain or fused)."""
-    epoch = tl.load(epochs_ptr + pid) + 1
-    tl.store(epochs_ptr + pid, epoch)
-    return epoch
-
-
-@triton.jit
-def _stage(x_ptr, offs, mask, buffer_ptrs, rank, half, buffer_numel,
-           WORLD: tl.constexpr, PUSH: tl.constexpr):
-    """Phase 1: copy my elements x[offs] to where the peers will read them."""
-    dtype = x_ptr.dtype.element_ty
-    mine = tl.load(x_ptr + offs, mask=mask)
-    if PUSH:   # into every peer's buffer, across the links
-        for peer in tl.static_range(WORLD):
-            if peer != rank:
-                tl.store(_slot(buffer_ptrs, peer, rank, half, buffer_numel, WORLD, dtype) + offs,
-                         mine, mask=mask)
-    else:      # into my own buffer, for the peers to read
-        tl.store(_slot(buffer_ptrs, rank, rank, half, buffer_numel, WORLD, dtype) + offs,
-                 mine, mask=mask)
-
-
-@triton.jit
-def _barrier(flag_ptrs, status_ptr, pid, rank, epoch, timeout_ns,
-             WORLD: tl.constexpr, USE_CLOCK: tl.constexpr):
-    """Phase 2: the barrier of the programs `pid` of all ranks."""
-    tl.debug_barrier()   # all my threads' staging stores are issued before the release
-    for peer in tl.static_range(WORLD):
-        if peer != rank:
-            peer_flags = tl.load(flag_ptrs + peer).to(tl.pointer_type(tl.int32))
-            tl.atomic_xchg(peer_flags + pid * WORLD + rank, epoch, sem="release", scope="sys")
-    own_flags = tl.load(flag_ptrs + rank).to(tl.pointer_type(tl.int32))
-    _wait_for_peers(own_flags, status_ptr, pid, rank, epoch, timeout_ns, WORLD, USE_CLOCK)
-    tl.debug_barrier()   # no thread reads the peers' slices before the wait is over
-
-
-@triton.jit
-def _sum_over_ranks(x_ptr, offs, mask, buffer_ptrs, rank, half, buffer_numel,
-                    WORLD: tl.constexpr, PUSH: tl.constexpr):
-    """Phase 3: x_0[offs] + x_1[offs] + ..., in rank order, in float32 (offs: any shape)."""
-    dtype = x_ptr.dtype.element_ty
-    total = tl.zeros(offs.shape, dtype=tl.float32)
-    for r in tl.static_range(WORLD):
-        if r == rank:
-            part = tl.load(x_ptr + offs, mask=mask, other=0.0)
-        else:  # push: rank r's slices wait in my buffer; pull: in r's, across the links
-            owner = rank if PUSH else r
-            part = tl.load(_slot(buffer_ptrs, owner, r, half, buffer_numel, WORLD, dtype) + offs,
-                           mask=mask, other=0.0, cache_modifier=".cv")
-        total += part.to(tl.float32)
-    return total
-
-
-@triton.jit
 def p2p_all_reduce_kernel(
     x_ptr,                # [numel] in, the sum out
     buffer_ptrs,          # int64 [WORLD]: each rank's buffer [2, WORLD, buffer_numel], mapped here
@@ -174,77 +105,48 @@ def p2p_all_reduce_kernel(
     numel, buffer_numel, rank, timeout_ns,
     WORLD: tl.constexpr, BLOCK: tl.constexpr, PUSH: tl.constexpr, USE_CLOCK: tl.constexpr,
 ):
-    # Program pid's slices: blocks pid, pid + programs, ... of BLOCK elements.
     pid = tl.program_id(0)
     step = tl.num_programs(0) * BLOCK
-    epoch = _next_epoch(epochs_ptr, pid)
+    dtype = x_ptr.dtype.element_ty
+    epoch = tl.load(epochs_ptr + pid) + 1
+    tl.store(epochs_ptr + pid, epoch)
     half = epoch % 2
 
     for start in range(pid * BLOCK, numel, step):                  # 1. stage my slices
         offs = start + tl.arange(0, BLOCK)
-        _stage(x_ptr, offs, offs < numel, buffer_ptrs, rank, half, buffer_numel, WORLD, PUSH)
+        mask = offs < numel
+        mine = tl.load(x_ptr + offs, mask=mask)
+        if PUSH:   # into every peer's buffer, across the links
+            for peer in tl.static_range(WORLD):
+                if peer != rank:
+                    tl.store(_slot(buffer_ptrs, peer, rank, half, buffer_numel, WORLD, dtype) + offs,
+                             mine, mask=mask)
+        else:      # into my own buffer, for the peers to read
+            tl.store(_slot(buffer_ptrs, rank, rank, half, buffer_numel, WORLD, dtype) + offs,
+                     mine, mask=mask)
 
-    _barrier(flag_ptrs, status_ptr, pid, rank, epoch, timeout_ns, WORLD, USE_CLOCK)   # 2.
+    tl.debug_barrier()                                             # 2. the barrier of programs pid
+    for peer in tl.static_range(WORLD):
+        if peer != rank:
+            peer_flags = tl.load(flag_ptrs + peer).to(tl.pointer_type(tl.int32))
+            tl.atomic_xchg(peer_flags + pid * WORLD + rank, epoch, sem="release", scope="sys")
+    own_flags = tl.load(flag_ptrs + rank).to(tl.pointer_type(tl.int32))
+    _wait_for_peers(own_flags, status_ptr, pid, rank, epoch, timeout_ns, WORLD, USE_CLOCK)
+    tl.debug_barrier()
 
     for start in range(pid * BLOCK, numel, step):                  # 3. sum, in rank order
         offs = start + tl.arange(0, BLOCK)
         mask = offs < numel
-        total = _sum_over_ranks(x_ptr, offs, mask, buffer_ptrs, rank, half, buffer_numel, WORLD, PUSH)
-        tl.store(x_ptr + offs, total.to(x_ptr.dtype.element_ty), mask=mask)
-
-
-@triton.jit
-def _row_tile(first_row, n_rows, hidden, ROWS: tl.constexpr, BLOCK_H: tl.constexpr):
-    """Offsets [ROWS, BLOCK_H] of rows first_row .. first_row + ROWS of a [n_rows, hidden]
-    tensor, and which of them are in it."""
-    rows = first_row + tl.arange(0, ROWS)
-    cols = tl.arange(0, BLOCK_H)
-    offs = rows[:, None] * hidden + cols[None, :]
-    mask = (rows[:, None] < n_rows) & (cols[None, :] < hidden)
-    return offs, mask
-
-
-@triton.jit
-def p2p_all_reduce_rms_norm_kernel(
-    x_ptr,                # [n_rows, hidden] in: this rank's partial sums; out: the normed rows
-    residual_ptr,         # [n_rows, hidden] in: the residual stream; out: sum + residual
-    weight_ptr,           # [hidden]: the norm's weight
-    buffer_ptrs, flag_ptrs, epochs_ptr, status_ptr,   # as in p2p_all_reduce_kernel
-    n_rows, hidden, eps, buffer_numel, rank, timeout_ns,
-    WORLD: tl.constexpr, ROWS: tl.constexpr, BLOCK_H: tl.constexpr,
-    PUSH: tl.constexpr, USE_CLOCK: tl.constexpr,
-):
-    # A row's mean of squares needs the whole row's sum, so program pid takes whole
-    # rows: tiles pid, pid + programs, ... of ROWS rows. It stages and sums the same
-    # tiles, since the barrier is only between the programs pid of the ranks.
-    pid = tl.program_id(0)
-    step = tl.num_programs(0) * ROWS
-    dtype = x_ptr.dtype.element_ty
-    epoch = _next_epoch(epochs_ptr, pid)
-    half = epoch % 2
-
-    for first_row in range(pid * ROWS, n_rows, step):              # 1. stage my rows
-        offs, mask = _row_tile(first_row, n_rows, hidden, ROWS, BLOCK_H)
-        _stage(x_ptr, offs, mask, buffer_ptrs, rank, half, buffer_numel, WORLD, PUSH)
-
-    _barrier(flag_ptrs, status_ptr, pid, rank, epoch, timeout_ns, WORLD, USE_CLOCK)   # 2.
-
-    cols = tl.arange(0, BLOCK_H)
-    weight = tl.load(weight_ptr + cols, mask=cols < hidden, other=0.0).to(tl.float32)
-    for first_row in range(pid * ROWS, n_rows, step):              # 3. sum, add, norm
-        offs, mask = _row_tile(first_row, n_rows, hidden, ROWS, BLOCK_H)
-        total = _sum_over_ranks(x_ptr, offs, mask, buffer_ptrs, rank, half, buffer_numel, WORLD, PUSH)
-        # Rounded as the unfused path rounds (aios/kernels/rms_norm.py): the sum to x's
-        # dtype (the all-reduce's result), the residual add in that dtype, the mean of
-        # squares in float32, the normed row to the dtype before the weight multiplies it.
-        residual = tl.load(residual_ptr + offs, mask=mask, other=0.0)
-        h = (total.to(dtype).to(tl.float32) + residual.to(tl.float32)).to(dtype)
-        tl.store(residual_ptr + offs, h, mask=mask)
-        hf = h.to(tl.float32)
-        mean_sq = tl.sum(hf * hf, axis=1) / hidden                 # [ROWS]; padding columns are 0
-        normed = (hf * tl.rsqrt(mean_sq + eps)[:, None]).to(dtype)
-        out = weight[None, :] * normed.to(tl.float32)
-        tl.store(x_ptr + offs, out.to(dtype), mask=mask)
+        total = tl.zeros((BLOCK,), dtype=tl.float32)
+        for r in tl.static_range(WORLD):
+            if r == rank:
+                part = tl.load(x_ptr + offs, mask=mask, other=0.0)
+            else:  # push: rank r's slices wait in my buffer; pull: in r's, across the links
+                owner = rank if PUSH else r
+                part = tl.load(_slot(buffer_ptrs, owner, r, half, buffer_numel, WORLD, dtype) + offs,
+                               mask=mask, other=0.0, cache_modifier=".cv")
+            total += part.to(tl.float32)
+        tl.store(x_ptr + offs, total.to(dtype), mask=mask)
 
 
 def p2p_all_reduce(x: torch.Tensor, buffer_ptrs: torch.Tensor, flag_ptrs: torch.Tensor,
@@ -263,31 +165,3 @@ def p2p_all_reduce(x: torch.Tensor, buffer_ptrs: torch.Tensor, flag_ptrs: torch.
         x, buffer_ptrs, flag_ptrs, epochs, status, x.numel(), buffer_numel, rank, timeout_ns,
         WORLD=buffer_ptrs.numel(), BLOCK=block, PUSH=push, USE_CLOCK=not _INTERPRETED, num_warps=8)
     return x
-
-
-TILE = 8192   # elements a program of the fused kernel sums and norms per iteration
-
-
-def p2p_all_reduce_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float,
-                            buffer_ptrs: torch.Tensor, flag_ptrs: torch.Tensor, epochs: torch.Tensor,
-                            status: torch.Tensor, buffer_numel: int, rank: int, timeout_ns: int,
-                            programs: int, push: bool = False, tile: int = TILE,
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x, residual: [rows, hidden], contiguous, one dtype; weight: [hidden].
-
-    residual <- sum of x over the ranks + residual, x <- rms_norm(that) * weight, both in
-    place; -> (x, residual), as RMSNorm(sum, residual) returns them. The other arguments
-    are p2p_all_reduce's, and the same objects: calls of both may interleave, with the
-    same `programs` and `push` on every rank. A program takes max(1, tile // BLOCK_H) rows
-    at a time (BLOCK_H: hidden rounded up to a power of 2)."""
-    rows, hidden = x.shape
-    assert x.is_contiguous() and x.numel() <= buffer_numel, "x must be contiguous and fit the buffer"
-    assert residual.shape == x.shape and residual.dtype == x.dtype and residual.is_contiguous()
-    assert weight.shape == (hidden,) and weight.is_contiguous()
-    block_h = next_power_of_2(hidden)
-    p2p_all_reduce_rms_norm_kernel[(programs,)](
-        x, residual, weight, buffer_ptrs, flag_ptrs, epochs, status,
-        rows, hidden, eps, buffer_numel, rank, timeout_ns,
-        WORLD=buffer_ptrs.numel(), ROWS=max(1, tile // block_h), BLOCK_H=block_h,
-        PUSH=push, USE_CLOCK=not _INTERPRETED, num_warps=8)
-    return x, residual

@@ -7,8 +7,7 @@ process (tp_size == 1) each one is a plain `x @ W.T + b`.
   MLP's gate/up are column-parallel, so every rank computes its own heads.
 - Row-parallel: the input features are split; each rank computes a partial
   sum and one all-reduce adds them. The attention output and MLP down
-  projection are row-parallel, so a layer needs just two all-reduces (which
-  the model leaves to the RMSNorm after each: aios/models/qwen3.py).
+  projection are row-parallel, so a layer needs just two all-reduces.
 
 Fused weights: q/k/v live in one `qkv_proj` and gate/up in one
 `gate_up_proj`, so one matmul does the work of three (or two). The
@@ -118,18 +117,10 @@ class QKVParallelLinear(ColumnParallelLinear):
 
 
 class RowParallelLinear(LinearBase):
-    """Input features split across ranks; partial sums meet in an all-reduce.
+    """Input features split across ranks; partial sums meet in an all-reduce."""
 
-    reduce_results=False: return this rank's partial sums, for the layer after to
-    all-reduce (an RMSNorm with reduce_input, which fuses it with its norm). Only
-    without a bias, which must be added once, after the sum."""
-
-    def __init__(self, input_size: int, output_size: int, bias: bool = False,
-                 reduce_results: bool = True):
-        assert reduce_results or not bias, "the bias is added after the all-reduce"
+    def __init__(self, input_size: int, output_size: int, bias: bool = False):
         super().__init__(_divide(input_size, get_tp_size()), output_size, bias)
-        # forward (the engine's or lesson 14's) all-reduces only under `collectives`
-        self.collectives = self.collectives and reduce_results
 
     def weight_loader(self, param, loaded, shard_id=None):
         if param.dim() == 1:  # the bias is added once, after the reduction

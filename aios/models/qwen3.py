@@ -43,9 +43,7 @@ class Qwen3Attention(nn.Module):
         self.qkv_proj = QKVParallelLinear(config.hidden_size, self.head_dim, config.num_attention_heads,
                                           config.num_key_value_heads, bias=qkv_bias)
         self.num_heads, self.num_kv_heads = self.qkv_proj.num_heads, self.qkv_proj.num_kv_heads
-        # Returns its partial sums under TP: post_attention_layernorm all-reduces them.
-        self.o_proj = RowParallelLinear(config.num_attention_heads * self.head_dim, config.hidden_size,
-                                        reduce_results=False)
+        self.o_proj = RowParallelLinear(config.num_attention_heads * self.head_dim, config.hidden_size)
         self.rotary_emb = rotary_emb   # one for all layers: the angles are the same
         self.attn = Attention(self.num_heads, self.head_dim, self.head_dim ** -0.5, self.num_kv_heads)
         self.qk_norm = qk_norm
@@ -79,8 +77,7 @@ class Qwen3MLP(nn.Module):
         super().__init__()
         inter = config.intermediate_size
         self.gate_up_proj = MergedColumnParallelLinear(config.hidden_size, [inter, inter])
-        # Returns its partial sums under TP: the next norm all-reduces them.
-        self.down_proj = RowParallelLinear(inter, config.hidden_size, reduce_results=False)
+        self.down_proj = RowParallelLinear(inter, config.hidden_size)
         self.act = SiluAndMul()
 
     def forward(self, x):
@@ -88,21 +85,15 @@ class Qwen3MLP(nn.Module):
 
 
 class Qwen3DecoderLayer(nn.Module):
-    def __init__(self, config, qkv_bias: bool, qk_norm: bool, rotary_emb: RotaryEmbedding,
-                 first: bool):
+    def __init__(self, config, qkv_bias: bool, qk_norm: bool, rotary_emb: RotaryEmbedding):
         super().__init__()
-        # Under TP the all-reduce of o_proj (and of the previous layer's down_proj) moves
-        # into the norm after it, which adds the residual anyway: with the P2P all-reduce
-        # that is one kernel, a launch and a pass over the activations fewer per norm.
-        # The first layer's input comes from the embedding, which sums it itself.
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, reduce_input=not first)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.self_attn = Qwen3Attention(config, qkv_bias, qk_norm, rotary_emb)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, reduce_input=True)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = Qwen3MLP(config)
 
     def forward(self, positions, hidden, residual):
         # The residual add is fused into the next norm: norm(hidden + residual).
-        # (Under TP, self_attn and mlp return partial sums, which that norm all-reduces.)
         if residual is None:
             residual, hidden = hidden, self.input_layernorm(hidden)
         else:
@@ -120,10 +111,9 @@ class Qwen3Model(nn.Module):
         # One table of cos/sin for every layer: the layers rotate by the same angles, and an
         # eager step computes each position's angles once (aios/kernels/reference.py: per_step).
         rotary_emb = RotaryEmbedding(head_dim(config), config.max_position_embeddings, theta, scaling)
-        self.layers = nn.ModuleList(Qwen3DecoderLayer(config, qkv_bias, qk_norm, rotary_emb, first=i == 0)
-                                    for i in range(config.num_hidden_layers))
-        # Under TP it all-reduces the last layer's down_proj (see Qwen3DecoderLayer).
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, reduce_input=True)
+        self.layers = nn.ModuleList(Qwen3DecoderLayer(config, qkv_bias, qk_norm, rotary_emb)
+                                    for _ in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
     def forward(self, input_ids, positions):
         hidden, residual = self.embed_tokens(input_ids), None

@@ -77,8 +77,6 @@ class P2PAllReduce:
     sums (aios/kernels/p2p_all_reduce.py). Only for tensors up to
     `max_numel` (a decode step's); larger ones (prefill) go to NCCL, whose
     ring uses the links' bandwidth better. It works inside CUDA graphs.
-    rms_norm() does the same all-reduce fused with the residual add and the
-    RMSNorm that follow it in a decoder layer (all_reduce_rms_norm).
 
     PyTorch finds a symmetric-memory group by its process group's name, and
     remembers it for the life of the process, while a new process group
@@ -94,9 +92,7 @@ class P2PAllReduce:
     # H200's 132 SMs hold all 64 twice over.
     MAX_PROGRAMS = 64
     BLOCK = 8192          # elements a program moves per iteration
-    PUSH = False          # write into the peers' buffers: no faster (BENCHMARKS.md, session 9)
-    FUSE_RMS_NORM = True  # the residual add and RMSNorm after an all-reduce in its kernel
-    RMS_NORM_TILE = 8192  # elements (whole rows) the fused kernel's program takes per iteration
+    PUSH = False          # write into the peers' buffers instead: no faster (BENCHMARKS.md, session 9)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
@@ -123,26 +119,11 @@ class P2PAllReduce:
     def fits(self, x: torch.Tensor) -> bool:
         return x.dtype == self.dtype and x.numel() <= self.max_numel and x.is_contiguous()
 
-    def fits_rms_norm(self, x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor) -> bool:
-        """Can rms_norm() take these? Rows [N, hidden] of one dtype (its output's too)."""
-        return (self.fits(x) and x.dim() == 2 and residual.shape == x.shape
-                and residual.dtype == x.dtype and residual.is_contiguous()
-                and weight.dtype == x.dtype and weight.is_contiguous())
-
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce
         return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
                               self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK,
                               self.PUSH)
-
-    def rms_norm(self, x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
-                 eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """The all-reduce of x, the residual add and the RMSNorm in one kernel, in place
-        in x (the normed rows) and residual (sum + residual): -> (x, residual)."""
-        from aios.kernels.p2p_all_reduce import p2p_all_reduce_rms_norm
-        return p2p_all_reduce_rms_norm(x, residual, weight, eps, self.buffer_ptrs, self.flag_ptrs,
-                                       self.epochs, self.status, self.max_numel, self.rank,
-                                       self.timeout_ns, self.programs, self.PUSH, self.RMS_NORM_TILE)
 
     def abort(self) -> None:
         """A peer is gone: let every wait of this rank's kernels give up (now and later),
@@ -194,10 +175,11 @@ def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device)
 
     p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and about
     twice as fast as NCCL at decode sizes on two H200s, and with it Qwen3-8B
-    TP=2 makes 1.51x TP=1's tokens/s on `nano` (NCCL: 1.45x); but with one
-    program per SM the kernel hung a Qwen3-8B engine, cause not found
-    (BENCHMARKS.md, session 8), and the GPU tests have not yet run with it to
-    the end. A second TP engine in one process uses NCCL (p2p_group_name says why)."""
+    TP=2 makes 1.58x TP=1's tokens/s on `nano` (NCCL: 1.47x; BENCHMARKS.md,
+    session 9); but with one program per SM the kernel hung a Qwen3-8B engine,
+    cause not found (session 8), and two TP tests with it hung once and passed
+    on a rerun, unexplained (session 9). A second TP engine in one process uses
+    NCCL (p2p_group_name says why)."""
     global _p2p, _p2p_set_up_in_this_process
     choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
     if choice not in ALL_REDUCE_CHOICES:
@@ -231,19 +213,6 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
         return _p2p(x)
     dist.all_reduce(x)
     return x
-
-
-def all_reduce_rms_norm(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor,
-                        eps: float, norm) -> tuple[torch.Tensor, torch.Tensor]:
-    """norm(sum of x over the ranks, residual): a row-parallel layer's partial sums
-    [N, hidden], all-reduced and handed to the RMSNorm after it. With the P2P all-reduce
-    one kernel does both (in place in x and residual); otherwise all_reduce, then
-    `norm` (an RMSNorm's impl: (x, weight, eps, residual) -> (out, x + residual))."""
-    if (_p2p is not None and _p2p.FUSE_RMS_NORM and residual is not None
-            and getattr(norm, "__module__", None) == "aios.kernels.rms_norm"   # what it fuses
-            and _p2p.fits_rms_norm(x, residual, weight)):
-        return _p2p.rms_norm(x, residual, weight, eps)
-    return norm(all_reduce(x), weight, eps, residual)
 
 
 def p2p_status_to_host() -> torch.Tensor | None:
