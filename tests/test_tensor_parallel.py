@@ -426,6 +426,30 @@ def test_all_reduce_choice_is_checked_and_nccl_by_default(monkeypatch):
         distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
 
 
+def test_a_collective_after_an_abort_raises_instead_of_waiting():
+    """Once the group is being aborted (a worker died), rank 0's next collective raises at
+    once. Under NCCL the abort holds the group's lock until rank 0's CUDA graphs are
+    destroyed, which rank 0's main thread does: a collective that waited for the lock
+    would wait for ever (BENCHMARKS.md, session 9). A new group starts whole."""
+    from aios.utils import distributed
+    x = torch.ones(3)
+    calls = [lambda: distributed.all_reduce(x), lambda: distributed.broadcast(x),
+             lambda: distributed.all_gather([torch.empty(3)], x),
+             lambda: distributed.gather(x, [torch.empty(3)])]
+    for _ in range(2):
+        distributed.join_process_group(0, 1, "cpu", store=distributed.create_store(1))
+        try:
+            for call in calls:
+                call()
+            distributed._break_group(wait_s=0)
+            for call in calls:
+                with pytest.raises(distributed.GroupBrokenError, match="a rank has died"):
+                    call()
+        finally:
+            assert distributed.leave_process_group()
+    assert not dist.is_initialized()
+
+
 def test_p2p_group_name_is_shared_and_empty_for_a_second_engine():
     """Rank 0 draws the P2P all-reduce's group name and the other ranks read it from
     the engine's store; once rank 0's process has set one up, it hands out "" and

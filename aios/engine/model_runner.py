@@ -14,7 +14,6 @@ from functools import partial
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
@@ -29,7 +28,7 @@ from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
 from aios.utils.context import reset_context, set_context
-from aios.utils.distributed import get_tp_size, min_over_ranks, use_p2p_all_reduce
+from aios.utils.distributed import broadcast, get_tp_size, min_over_ranks, use_p2p_all_reduce
 from aios.utils.loader import init_random_weights, load_model
 
 
@@ -299,7 +298,7 @@ class ModelRunner:
         else:
             sampled = self.sampler(logits[:len(seqs)], **sampling)     # rows past B: prompt logprobs
             if self.share_sampled:
-                dist.broadcast(sampled, src=0)
+                broadcast(sampled, src=0)
         self.last_step = StepOutput(seqs, is_prefill, sampled, logprobs, logits)
         reset_context()
         return self.last_step

@@ -22,6 +22,8 @@ What can go wrong, and what rank 0 does about it:
   the engine raises WorkerDiedError naming the rank and the cause. A
   collective still waiting for the dead worker fails as well (gloo: its
   socket closes; NCCL: the watchdog aborts the group), so rank 0 never hangs.
+  (An NCCL abort is not over until rank 0 has destroyed its CUDA graphs, so
+  no collective may wait on it meanwhile: utils/distributed._collective.)
 - Rank 0 fails mid-step (or gets Ctrl-C): the workers may be stuck in a
   collective that rank 0 will never join, so they are killed.
 - Rank 0 dies: every worker watches its parent and exits with it.

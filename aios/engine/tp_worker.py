@@ -32,14 +32,13 @@ import traceback
 from multiprocessing.connection import wait
 
 import torch
-import torch.distributed as dist
 
 from aios.engine.model_runner import ModelRunner
 from aios.engine.step_output import take_pending_tokens
 from aios.engine.sequence import Sequence
 from aios.engine.tp_channel import StepReader
 from aios.utils.context import reset_context
-from aios.utils.distributed import join_process_group, leave_process_group
+from aios.utils.distributed import broadcast, join_process_group, leave_process_group
 
 
 class StepSequence:
@@ -126,7 +125,7 @@ class Worker:
             self.last_sampled = self.runner.sample_vocab_slice(logits, inputs)
         elif self.runner.share_sampled:
             self.last_sampled = torch.empty(num_seqs, dtype=torch.long, device=self.runner.device)
-            dist.broadcast(self.last_sampled, src=0)
+            broadcast(self.last_sampled, src=0)
         reset_context()
 
 

@@ -6,10 +6,10 @@ computes its slice of the logits, and rank 0 gathers the full vocabulary,
 unless each rank samples its own slice (Sampler.sample_vocab_parallel).
 """
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from aios.utils import distributed
 from aios.utils.context import get_context
 from aios.utils.distributed import all_reduce, get_tp_rank, get_tp_size, in_process_group
 
@@ -63,5 +63,5 @@ class ParallelLMHead(VocabParallelEmbedding):
         if not self.collectives or not gather:
             return logits
         parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None
-        dist.gather(logits, parts, dst=0)
+        distributed.gather(logits, parts, dst=0)
         return torch.cat(parts, dim=-1)[:, :self.vocab_size] if self.tp_rank == 0 else None

@@ -42,6 +42,7 @@ from torch import nn
 
 from aios.kernels.reference import sample_ref, sample_scores_ref, seeded_exponential_noise  # noqa: F401
 from aios.layers.top_k_top_p import apply_top_k_top_p
+from aios.utils.distributed import all_gather
 
 SEED_BITS = 31   # seeds drawn for rows that bring none
 
@@ -118,7 +119,7 @@ class Sampler(nn.Module):
         scores, ids = self.scores_impl(logits, temperatures, seeds, positions, first_id=first_id)
         mine = torch.stack([scores, ids.float()])             # [2, B]: ids < 2^24 are exact
         ranks = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
-        dist.all_gather(ranks, mine)
+        all_gather(ranks, mine)
         every = torch.stack(ranks)                            # [tp, 2, B]
         best_rank = every[:, 0].argmax(dim=0)                 # ties: the lowest rank, lowest ids
         return every[:, 1].gather(0, best_rank[None])[0].long()

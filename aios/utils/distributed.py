@@ -9,6 +9,7 @@ import os
 import threading
 import uuid
 import warnings
+from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
@@ -62,6 +63,58 @@ def join_process_group(rank: int, world_size: int, device_type: str,
     backend = "nccl" if device_type == "cuda" else "gloo"
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                             timeout=TIMEOUT, **options)
+    global _group_broken
+    _group_broken = False
+
+
+# --------------------------------------------------- collectives outside graphs --
+# A worker died: the watchdog aborts the group. PyTorch's NCCL abort holds the process
+# group's lock until NCCL has aborted its communicators, and NCCL finishes only once every
+# CUDA graph that captured one of its collectives is destroyed. Those graphs are rank 0's
+# decode steps, and its main thread destroys them (ModelRunner.release_cuda_graphs). So that
+# thread must never wait on the group's lock meanwhile: each eager collective holds
+# `_collectives` while it is enqueued (microseconds), and the abort first takes it and marks
+# the group broken. A collective called after that raises at once instead of blocking.
+_collectives = threading.Lock()
+_group_broken = False
+
+
+class GroupBrokenError(RuntimeError):
+    """A collective was called after the group was aborted (a peer died)."""
+
+
+@contextmanager
+def _collective():
+    with _collectives:
+        if _group_broken:
+            raise GroupBrokenError("the tensor-parallel group was aborted: a rank has died")
+        yield
+
+
+def _break_group(wait_s: float) -> None:
+    """Let no new collective start: done before the group is aborted (see above). An
+    NCCL collective still being enqueued after wait_s (a full launch queue behind a
+    stuck GPU) is not waited for; nor is a gloo one, which blocks until it is done."""
+    global _group_broken
+    took = _collectives.acquire(timeout=wait_s)
+    _group_broken = True
+    if took:
+        _collectives.release()
+
+
+def gather(x: torch.Tensor, parts: list[torch.Tensor] | None, dst: int = 0) -> None:
+    with _collective():
+        dist.gather(x, parts, dst=dst)
+
+
+def all_gather(parts: list[torch.Tensor], x: torch.Tensor) -> None:
+    with _collective():
+        dist.all_gather(parts, x)
+
+
+def broadcast(x: torch.Tensor, src: int = 0) -> None:
+    with _collective():
+        dist.broadcast(x, src=src)
 
 
 # ------------------------------------------------------------ all-reduce --
@@ -211,7 +264,8 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
     """Sum `x` over the ranks, in place (every rank calls it with the same shape)."""
     if _p2p is not None and _p2p.fits(x):
         return _p2p(x)
-    dist.all_reduce(x)
+    with _collective():
+        dist.all_reduce(x)
     return x
 
 
@@ -252,6 +306,8 @@ def leave_process_group(abort: bool = False, wait_s: float = 30.0) -> bool:
     if _leaving is None or not _leaving.is_alive():
         if not dist.is_initialized():
             return True
+        if abort:   # before the abort takes the group's lock: see _collective
+            _break_group(wait_s=5.0 if dist.get_backend() == "nccl" else 0.0)
         _leaving = threading.Thread(target=_leave, args=(abort,), name="aios-tp-leave", daemon=True)
         _leaving.start()
     _leaving.join(wait_s)
