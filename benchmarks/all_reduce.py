@@ -14,7 +14,7 @@ processes (NCCL reads its variables once):
   nccl-ll128         NCCL_PROTO=LL128;
   nccl-ch16, -ch32   NCCL_MIN_NCHANNELS=16 / 32 (more SMs moving the bytes; not in the
                      default list);
-  p2p                aios.utils.distributed.P2PAllReduce (opt-in in the engine,
+  p2p                aios.utils.p2p.P2PAllReduce (opt-in in the engine,
                      AIOS_TP_ALL_REDUCE=p2p), up to 256 rows;
   p2p-N, p2p-NxB     the same kernel on N programs, each moving B elements per iteration
                      (the engine's: P2PAllReduce.MAX_PROGRAMS and BLOCK); a suffix -push
@@ -36,7 +36,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from aios.utils import distributed  # noqa: E402
+from aios.utils import distributed, p2p  # noqa: E402
 
 HIDDEN = 4096
 PER_STEP = 73
@@ -57,17 +57,17 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
     if mode.startswith("p2p-"):
         _, grid, *how = mode.split("-")
         programs, _, block = grid.partition("x")
-        distributed.P2PAllReduce.MAX_PROGRAMS = int(programs)
+        p2p.P2PAllReduce.MAX_PROGRAMS = int(programs)
         if block:
-            distributed.P2PAllReduce.BLOCK = int(block)
-        distributed.P2PAllReduce.PUSH = how == ["push"]
+            p2p.P2PAllReduce.BLOCK = int(block)
+        p2p.P2PAllReduce.PUSH = how == ["push"]
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
     dist.init_process_group("nccl", store=store, rank=rank, world_size=2,
                             device_id=torch.device("cuda", rank))
     device = torch.device("cuda", rank)
     if mode.startswith("p2p"):
-        distributed.use_p2p_all_reduce(max(r for r in rows_list if r <= 256) * HIDDEN, torch.bfloat16, device)
+        p2p.use_p2p_all_reduce(max(r for r in rows_list if r <= 256) * HIDDEN, torch.bfloat16, device)
     if nccl_first:
         big = torch.ones(16384, HIDDEN, device=device, dtype=torch.bfloat16)
         dist.all_reduce(big)
@@ -111,7 +111,7 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
     if rank == 0:
         queue.put(results)
     dist.barrier()
-    distributed._p2p = None
+    distributed.fast_all_reduce = None
     dist.destroy_process_group()
 
 

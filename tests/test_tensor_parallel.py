@@ -416,14 +416,14 @@ def test_step_channel_round_trip_and_overwrite_check():
 def test_all_reduce_choice_is_checked_and_nccl_by_default(monkeypatch):
     """AIOS_TP_ALL_REDUCE: nccl (the default) or the experimental p2p; anything else is
     an error that names the choices. A CPU engine never uses the P2P all-reduce."""
-    from aios.utils import distributed
+    from aios.utils.p2p import use_p2p_all_reduce
     monkeypatch.delenv("AIOS_TP_ALL_REDUCE", raising=False)
-    assert distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
+    assert use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
     monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "p2p")
-    assert distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
+    assert use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
     monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "symm")
     with pytest.raises(ValueError, match="nccl, p2p"):
-        distributed.use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
+        use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
 
 
 def test_a_collective_after_an_abort_raises_instead_of_waiting():
@@ -456,7 +456,7 @@ def test_p2p_group_name_is_shared_and_empty_for_a_second_engine():
     every rank of the new engine stays on NCCL (its fresh workers could not match
     PyTorch's per-process rendezvous numbers)."""
     import torch.distributed as dist
-    from aios.utils.distributed import p2p_group_name
+    from aios.utils.p2p import p2p_group_name
     first = dist.HashStore()
     name = p2p_group_name(first, rank=0, set_up_before=False)
     assert name.startswith("aios-tp-") and p2p_group_name(first, rank=1, set_up_before=False) == name
@@ -473,7 +473,7 @@ def test_a_p2p_wait_that_gave_up_stops_the_step(monkeypatch):
     from aios.engine.step_output import StepOutput
     from aios.utils import distributed
     status = torch.zeros(1, dtype=torch.int32)
-    monkeypatch.setattr(distributed, "_p2p", SimpleNamespace(status=status))
+    monkeypatch.setattr(distributed, "fast_all_reduce", SimpleNamespace(status=status))
     assert StepOutput([], False, torch.tensor([5, 7])).token_ids() == [5, 7]
     status.fill_(2)
     with pytest.raises(RuntimeError, match="AIOS_TP_TIMEOUT_S"):

@@ -28,8 +28,9 @@ from aios.layers.attention import Attention
 from aios.layers.sampler import Sampler
 from aios.models import get_model_class
 from aios.utils.context import reset_context, set_context
-from aios.utils.distributed import broadcast, get_tp_size, min_over_ranks, use_p2p_all_reduce
+from aios.utils.distributed import broadcast, get_tp_size, min_over_ranks
 from aios.utils.loader import init_random_weights, load_model
+from aios.utils.p2p import use_p2p_all_reduce
 
 
 class ModelRunner:

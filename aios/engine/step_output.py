@@ -7,7 +7,7 @@ import torch
 from aios.engine.decode_inputs import to_device
 from aios.engine.logprobs import LogprobPlan
 from aios.engine.sequence import Sequence
-from aios.utils.distributed import p2p_status_to_host, raise_if_p2p_failed
+from aios.utils.p2p import p2p_status_to_host, raise_if_p2p_failed
 
 
 def take_pending_tokens(input_ids: torch.Tensor, pending, sampled: torch.Tensor) -> None:

@@ -7,15 +7,12 @@ through a small key-value store served by rank 0 on a loopback port.
 """
 import os
 import threading
-import uuid
 import warnings
 from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
-
-from aios.kernels.host_math import sm_count
 
 LOOPBACK = "127.0.0.1"
 # How long a collective (or the rendezvous) may wait for the other ranks
@@ -118,173 +115,18 @@ def broadcast(x: torch.Tensor, src: int = 0) -> None:
 
 
 # ------------------------------------------------------------ all-reduce --
-class P2PAllReduce:
-    """An all-reduce that reads the other GPUs' memory directly.
-
-    NCCL's all-reduce costs ~20 us for a decode step's 256 KB and ~35 us
-    for 2 MB on two H200s, in a CUDA graph with the ranks in step
-    (benchmarks/all_reduce.py; this one: 7.3 and 15.9 us), and a decode step
-    of Qwen3-8B makes 73. Opt-in and experimental (use_p2p_all_reduce). Here
-    every rank's staging buffer is mapped into every other rank (PyTorch's
-    symmetric memory), and one Triton kernel stages, waits for the peers and
-    sums (aios/kernels/p2p_all_reduce.py). Only for tensors up to
-    `max_numel` (a decode step's); larger ones (prefill) go to NCCL, whose
-    ring uses the links' bandwidth better. It works inside CUDA graphs.
-
-    PyTorch finds a symmetric-memory group by its process group's name, and
-    remembers it for the life of the process, while a new process group
-    reuses the name of the last ("0"): so every TP engine registers its
-    process group under a name of its own, drawn by rank 0 (p2p_group_name).
-    """
-    # Program p of one rank waits for program p of the others, so every rank must
-    # get all of the kernel's programs running. With one program per SM (132 on an
-    # H200) a Qwen3-8B TP=2 engine hung in 4 runs out of 4: rank 0 had started no
-    # program of the next call while rank 1 waited in it (cause not found;
-    # BENCHMARKS.md, session 8). With 32 or 64 programs every run went through. 64
-    # programs of 8,192 elements move 2 MB in 12.8 us (32: 15.1; session 9), and an
-    # H200's 132 SMs hold all 64 twice over.
-    MAX_PROGRAMS = 64
-    BLOCK = 8192          # elements a program moves per iteration
-    PUSH = False          # write into the peers' buffers instead: no faster (BENCHMARKS.md, session 9)
-
-    def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
-        import torch.distributed._symmetric_memory as symm_mem
-        from torch._C._distributed_c10d import _register_process_group
-        self.group_name = group_name
-        _register_process_group(self.group_name, dist.group.WORLD)
-        self.max_numel, self.dtype, self.device = max_numel, dtype, device
-        self.rank = get_tp_rank()
-        # [2 halves, a slot per source rank, max_numel]
-        self.buffer = symm_mem.empty(2 * get_tp_size() * max_numel, dtype=dtype, device=device)
-        self.flags = symm_mem.empty(self.MAX_PROGRAMS * get_tp_size(), dtype=torch.int32, device=device)
-        self.flags.zero_()
-        buffers = symm_mem.rendezvous(self.buffer, self.group_name)   # every rank, in the same order
-        flags = symm_mem.rendezvous(self.flags, self.group_name)
-        self.buffer_ptrs = torch.tensor(buffers.buffer_ptrs, dtype=torch.int64, device=device)
-        self.flag_ptrs = torch.tensor(flags.buffer_ptrs, dtype=torch.int64, device=device)
-        self.epochs = torch.zeros(self.MAX_PROGRAMS, dtype=torch.int32, device=device)
-        self.status = torch.zeros(1, dtype=torch.int32, device=device)
-        self.programs = min(self.MAX_PROGRAMS, sm_count(device))
-        self.timeout_ns = int(TIMEOUT.total_seconds() * 1e9)
-        torch.cuda.synchronize(device)
-        dist.barrier()   # every rank's flags are zero before anybody signals
-
-    def fits(self, x: torch.Tensor) -> bool:
-        return x.dtype == self.dtype and x.numel() <= self.max_numel and x.is_contiguous()
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from aios.kernels.p2p_all_reduce import p2p_all_reduce
-        return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-                              self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK,
-                              self.PUSH)
-
-    def abort(self) -> None:
-        """A peer is gone: let every wait of this rank's kernels give up (now and later),
-        without waiting for the work queued on the GPU (a side stream, a copy engine)."""
-        with torch.cuda.device(self.device):
-            with torch.cuda.stream(torch.cuda.Stream()):
-                self.status.copy_(torch.ones(1, dtype=torch.int32).pin_memory(), non_blocking=True)
-
-    def unregister(self) -> None:
-        from torch._C._distributed_c10d import _unregister_process_group
-        _unregister_process_group(self.group_name)
-
-
-_p2p: P2PAllReduce | None = None
-ALL_REDUCE_CHOICES = ("nccl", "p2p")
-
-
-def p2p_supported(device: torch.device) -> str | None:
-    """None if the P2P all-reduce can run here, else why not."""
-    try:
-        import torch.distributed._symmetric_memory  # noqa: F401
-    except ImportError:
-        return "this PyTorch has no symmetric memory (torch.distributed._symmetric_memory)"
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    peers = [r for r in range(get_tp_size()) if r != index]   # rank r runs on cuda:r
-    if not all(torch.cuda.can_device_access_peer(index, p) for p in peers):
-        return "the GPUs cannot read each other's memory (no NVLink or PCIe peer access)"
-    return None
-
-
-P2P_GROUP_KEY = "aios-p2p-group"
-_p2p_set_up_in_this_process = False
-
-
-def p2p_group_name(store: dist.Store, rank: int, set_up_before: bool) -> str:
-    """The symmetric-memory group's name, the same on every rank: rank 0 draws it
-    and the others wait for it in the engine's store. "" when rank 0's process has
-    already set up a P2P all-reduce (an earlier engine): PyTorch numbers each
-    process's symmetric-memory rendezvous, and the new engine's fresh workers
-    would wait for numbers that rank 0 has long passed. Then every rank uses NCCL."""
-    if rank == 0:
-        store.set(P2P_GROUP_KEY, "" if set_up_before else f"aios-tp-{uuid.uuid4().hex}")
-    return store.get(P2P_GROUP_KEY).decode()
-
-
-def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
-    """Every rank calls this at the same point (it is collective when it turns the
-    P2P all-reduce on). AIOS_TP_ALL_REDUCE: nccl (the default) or p2p.
-
-    p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and about
-    twice as fast as NCCL at decode sizes on two H200s, and with it Qwen3-8B
-    TP=2 makes 1.58x TP=1's tokens/s on `nano` (NCCL: 1.47x; BENCHMARKS.md,
-    session 9); but with one program per SM the kernel hung a Qwen3-8B engine,
-    cause not found (session 8), and two TP tests with it hung once and passed
-    on a rerun, unexplained (session 9). A second TP engine in one process uses
-    NCCL (p2p_group_name says why)."""
-    global _p2p, _p2p_set_up_in_this_process
-    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
-    if choice not in ALL_REDUCE_CHOICES:
-        raise ValueError(f"AIOS_TP_ALL_REDUCE must be one of {', '.join(ALL_REDUCE_CHOICES)}, got {choice!r}")
-    if choice == "nccl" or get_tp_size() == 1 or device.type != "cuda":
-        return False
-    why_not = p2p_supported(device)
-    if why_not:
-        raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
-    rank = get_tp_rank()
-    group_name = p2p_group_name(dist.distributed_c10d._get_default_store(), rank,
-                                _p2p_set_up_in_this_process)
-    if not group_name:
-        if rank == 0:
-            warnings.warn("AIOS_TP_ALL_REDUCE=p2p: this process set up the P2P all-reduce for an "
-                          "earlier TP engine, and PyTorch cannot set it up twice in one process "
-                          "(its rendezvous are numbered per process); this engine uses NCCL. "
-                          "Start a new process for each TP engine to use p2p.", RuntimeWarning, stacklevel=2)
-        return False
-    if rank == 0:
-        warnings.warn("AIOS_TP_ALL_REDUCE=p2p is experimental (BENCHMARKS.md, session 8); "
-                      "unset it to use NCCL", RuntimeWarning, stacklevel=2)
-    _p2p = P2PAllReduce(group_name, max_numel, dtype, device)
-    _p2p_set_up_in_this_process = True
-    return True
+# The P2P all-reduce (aios/utils/p2p.py) when the engine set it up: it takes the
+# tensors it fits (.fits), NCCL the rest. It also has abort() and unregister().
+fast_all_reduce = None
 
 
 def all_reduce(x: torch.Tensor) -> torch.Tensor:
     """Sum `x` over the ranks, in place (every rank calls it with the same shape)."""
-    if _p2p is not None and _p2p.fits(x):
-        return _p2p(x)
+    if fast_all_reduce is not None and fast_all_reduce.fits(x):
+        return fast_all_reduce(x)
     with _collective():
         dist.all_reduce(x)
     return x
-
-
-def p2p_status_to_host() -> torch.Tensor | None:
-    """The P2P all-reduce's status, copied to the host behind the work queued so far
-    (read it once that work is done); None when the engine runs NCCL's."""
-    if _p2p is None:
-        return None
-    host = torch.empty(1, dtype=torch.int32, pin_memory=_p2p.status.is_cuda)
-    host.copy_(_p2p.status, non_blocking=True)
-    return host
-
-
-def raise_if_p2p_failed(host_status: torch.Tensor | None) -> None:
-    """A P2P wait that gave up leaves garbage sums behind: stop the engine instead."""
-    if host_status is not None and int(host_status[0]) == 2:
-        raise RuntimeError(f"the P2P all-reduce waited more than AIOS_TP_TIMEOUT_S="
-                           f"{TIMEOUT.total_seconds():.0f} s for another GPU and gave up, so this "
-                           f"step's sums are wrong; unset AIOS_TP_ALL_REDUCE to use NCCL")
 
 
 # -------------------------------------------------------------- teardown --
@@ -322,8 +164,8 @@ def leave_process_group(abort: bool = False, wait_s: float = 30.0) -> bool:
 
 
 def _leave(abort: bool) -> None:
-    global _p2p
-    p2p, _p2p = _p2p, None   # its buffers belong to the group
+    global fast_all_reduce
+    p2p, fast_all_reduce = fast_all_reduce, None   # its buffers belong to the group
     if p2p is not None and abort:
         p2p.abort()          # its kernels wait for the dead peer, which NCCL's abort cannot end
     try:
