@@ -64,8 +64,9 @@ class ModelRunner:
         self.decode_inputs = DecodeInputs(config.max_num_seqs, self.max_blocks_per_seq, self.device)
         self.sampling_inputs = SamplingInputs(config.max_num_seqs, self.hf_config.vocab_size, self.device)
         self.last_step: StepOutput | None = None
-        # Async scheduling under TP: rank 0 broadcasts each step's sampled tokens, so
-        # that every rank reads a pending token from its own device (tp_worker.py).
+        # Async scheduling under TP: every rank must hold each step's tokens on its own
+        # device, for the next step's pending rows (tp_worker.py). Sampled by vocabulary
+        # slices, they do; sampled by rank 0 alone, rank 0 broadcasts them.
         self.share_sampled = config.async_scheduling and get_tp_size() > 1
         self.slice_sampling = self._can_sample_vocab_slices()
         self.graph_runner = None
