@@ -14,13 +14,14 @@
 # Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
 # 3. symm: the opt-in, experimental P2P all-reduce (AIOS_TP_ALL_REDUCE=p2p,
 #    aios/kernels/p2p_all_reduce.py over symmetric memory; on one program per SM it hung a
-#    Qwen3-8B engine, BENCHMARKS.md session 8): the whole TP test file with it
-#    (symm_tests.log; a second engine in a process falls back to NCCL), then, if it
-#    passes, TP=2 nano, table and the profile with it, JSON in symm/.
+#    Qwen3-8B engine, BENCHMARKS.md session 8): the TP engine tests with it, one process
+#    each (symm_tests_*.log; a second engine in a process falls back to NCCL), then, if all
+#    pass, TP=2 nano, table and the profile with it, JSON in symm/.
 # 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
 #    scheduling makes (nano-tp2-sync.json).
 # 5. allreduce: the all-reduce alone, NCCL against the P2P kernel on the engine's grid
 #    (64 x 8,192) and on one program per SM (benchmarks/all_reduce.py, all_reduce.json).
+# 6. killed: the killed-worker tests over NCCL alone (killed_tests.log).
 # Every file above goes to $RES and, after each part, into $OUT/tp_results.tgz (the device
 # tool brings back at most 8 files); what the parts print goes to $OUT/suite.log too.
 # The whole run stops at SUITE_LIMIT_S (540); each part gets what is left.
@@ -76,14 +77,18 @@ for w in ("nano", "table"):
 EOF
       ;;
     symm)
-      t=$(limit 240)
-      echo "== P2P all-reduce: correctness (limit ${t} s) =="
-      AIOS_TP_ALL_REDUCE=p2p AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=60 AIOS_TP_TEST_TIMEOUT_S=100 \
-        timeout -k 10 "$t" python -m pytest -v -s -x tests/test_tensor_parallel.py \
-        > "$RES/symm_tests.log" 2>&1
-      code=$?
-      echo "pytest exit $code" | tee -a "$RES/symm_tests.log"
-      grep -E "PASSED|FAILED|ERROR|passed|failed|Error" "$RES/symm_tests.log" | tail -8
+      # One process per test: a second TP engine in a process falls back to NCCL.
+      echo "== P2P all-reduce: the TP engine tests, one process each =="
+      code=0
+      for k in "tp2_matches and one_kv" "tp2_matches and qwen2" "async" "sampling_matches and slices" \
+               "logprobs" "killed and between" "killed and inside and True" "killed and inside and False"; do
+        [ "$(left)" -le 40 ] && { echo "no time left for [$k]"; code=1; break; }
+        log="$RES/symm_tests_$(echo "$k" | tr ' ' '_').log"
+        AIOS_TP_ALL_REDUCE=p2p AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=40 AIOS_TP_TEST_TIMEOUT_S=30 \
+          timeout -k 5 45 python -m pytest -v -s -x tests/test_tensor_parallel.py -k "$k" > "$log" 2>&1
+        c=$?; [ "$c" = 0 ] || code=$c
+        echo "[$k] exit $c: $(grep -E "passed|failed" "$log" | tail -1)"
+      done
       if [ "$code" = 0 ]; then
         t=$(limit "${BENCH_LIMIT_S:-200}")
         echo "== TP=2 with the P2P all-reduce (limit ${t} s) =="
@@ -106,7 +111,15 @@ EOF
         --rows 32,128,256 --json "$RES/all_reduce.json" \
         > "$RES/all_reduce.log" 2>&1
       grep "us (" "$RES/all_reduce.log" ;;
-    *) echo "unknown part $part (tests, bench, symm, sync, allreduce)"; exit 2 ;;
+    killed)
+      # A killed worker under NCCL hung rank 0 (BENCHMARKS.md, session 9); fixed on the CPU since.
+      echo "== killed-worker tests over NCCL =="
+      AIOS_TP_TEST_DEVICE=cuda AIOS_TP_TIMEOUT_S=50 AIOS_TP_TEST_TIMEOUT_S=40 \
+        timeout -k 5 "$(limit 150)" python -m pytest -v -s tests/test_tensor_parallel.py -k killed \
+        > "$RES/killed_tests.log" 2>&1
+      echo "pytest exit $?" | tee -a "$RES/killed_tests.log"
+      grep -E "PASSED|FAILED|passed|failed" "$RES/killed_tests.log" | tail -5 ;;
+    *) echo "unknown part $part (tests, bench, symm, sync, allreduce, killed)"; exit 2 ;;
   esac
   pack
 done
