@@ -103,6 +103,21 @@ def one_kv_head_qwen3(tmp_path_factory):
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def odd_vocab_qwen3(tmp_path_factory):
+    """A random Qwen3 whose 509 tokens do not split evenly: at TP=2 the last rank's
+    slice of the LM head is one token short (its last row is padding)."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    config = Qwen3Config(vocab_size=509, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=16, max_position_embeddings=512, tie_word_embeddings=False,
+                         initializer_range=0.2, architectures=["Qwen3ForCausalLM"])
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("qwen3-odd-vocab")
+    Qwen3ForCausalLM(config).save_pretrained(path)
+    return str(path)
+
+
 def _prompts():
     # Two share a 40-token prefix: the second generate() reuses its cached blocks.
     shared = random_prompts([40], seed=3)[0]
@@ -152,12 +167,15 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
 
 
 @needs_ranks(2)
-@pytest.mark.parametrize("how", ["slices", "gather"])
-def test_tp2_sampling_matches_single_process(one_kv_head_qwen3, monkeypatch, how):
+@pytest.mark.parametrize("model, how", [("one_kv_head_qwen3", "slices"), ("one_kv_head_qwen3", "gather"),
+                                        ("odd_vocab_qwen3", "slices")])
+def test_tp2_sampling_matches_single_process(model, how, monkeypatch, request):
     """Sampled rows, seed for seed: each rank samples its slice of the vocabulary and the
     ranks keep the best (score, token id); or rank 0 gathers the logits and samples alone
     (AIOS_TP_SAMPLING=gather, and every step with a top-k / top-p row: here the first
-    few). The same tokens as one process either way."""
+    few). The same tokens as one process either way, and with a vocabulary that does
+    not split evenly."""
+    one_kv_head_qwen3 = request.getfixturevalue(model)
     monkeypatch.setenv("AIOS_TP_SAMPLING", how)
     prompts = random_prompts([5, 9, 14, 20, 7, 11], seed=6)
     params = [SamplingParams(temperature=1.0, seed=i, max_tokens=16) for i in range(4)]

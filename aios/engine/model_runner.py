@@ -148,7 +148,10 @@ class ModelRunner:
             raise ValueError(f"AIOS_TP_SAMPLING must be slices or gather, got {choice!r}")
         ours = getattr(self.sampler.impl, "__module__", "") in ("aios.kernels.reference",
                                                                "aios.kernels.sampling")
-        return get_tp_size() > 1 and choice == "slices" and ours and self.hf_config.vocab_size < 2**24
+        vocab, tp = self.hf_config.vocab_size, get_tp_size()
+        every_rank_has_tokens = vocab - (tp - 1) * -(-vocab // tp) > 0   # the last slice is short
+        exact_ids = vocab < 2**24   # ids travel as float32 (Sampler.sample_vocab_parallel)
+        return tp > 1 and choice == "slices" and ours and every_rank_has_tokens and exact_ids
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]
