@@ -10,8 +10,10 @@
     every step: schedule, prepare, then
       send the step  --------------------> run the same step
       run the step  <--- all-reduces inside the model meet --->
-      sample the next tokens              wait for the next step
-      (async scheduling: broadcast them -> keep them for the next step)
+      sample its slice of the vocabulary  sample theirs; each row's best
+        <--- (score, token id) meet --->  (score, id) wins on every rank
+      (top-k / top-p / logprobs steps: gather the logits, sample alone,
+       and with async scheduling broadcast the tokens --> keep them)
     close(): destroy its CUDA graphs,
       send "exit"  ----------------------> destroy its CUDA graphs,
       leave the group                     leave the group, exit
