@@ -8,7 +8,8 @@ build (weights, KV-cache profiling, CUDA graph capture, a worker process and
 NCCL under TP), so this builds it once and measures each workload exactly as
 benchmark.py does (run_aios: warm-up, then the timed generate), writing
 OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends
-(<workload>-tp<N>-sync.json with --no-async-scheduling), with the run's wall
+(<workload>-tp<N>-sync.json with --no-async-scheduling, <workload>-chat-tp<N>.json
+with --chat-sampling), with the run's wall
 time split by step kind ("step_seconds": prefill and decode steps). Then
 benchmarks/tp_profile.py's profiles, written to OUT/profile-tp<N>.json: a
 prefill of 16 x 1,024 tokens (--profile-prefill) and decode at each batch size.
@@ -16,6 +17,7 @@ prefill of 16 x 1,024 tokens (--profile-prefill) and decode at each batch size.
 import argparse
 import collections
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -62,6 +64,9 @@ def main():
     p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
     p.add_argument("--num-kv-blocks", type=int, default=None,
                    help="a fixed KV cache: no profile prefill to size it from free memory")
+    p.add_argument("--chat-sampling", action="store_true",
+                   help="every request with top_p 0.95 and top_k 20, as chat clients and Qwen3's "
+                        "generation config send (OUT/<workload>-chat-tp<N>.json)")
     p.add_argument("--out", default=".")
     args = p.parse_args()
     out = Path(args.out)
@@ -80,6 +85,9 @@ def main():
         warm = True
         for name in args.workloads.split(","):
             workload = WORKLOADS[name]
+            if args.chat_sampling:   # under TP these steps gather the logits (ModelRunner.launch)
+                workload = dataclasses.replace(workload, top_p=0.95, top_k=20)
+                name += "-chat"
             prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)
             if warm:
                 llm.warm_up()   # outside the step timers
