@@ -85,7 +85,7 @@ def main():
         warm = True
         for name in args.workloads.split(","):
             workload = WORKLOADS[name]
-            if args.chat_sampling:   # under TP these steps gather the logits (ModelRunner.launch)
+            if args.chat_sampling:   # under TP: cuts from every rank's candidates (Sampler)
                 workload = dataclasses.replace(workload, top_p=0.95, top_k=20)
                 name += "-chat"
             prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)

@@ -160,6 +160,25 @@ def test_vocabulary_slices_sample_the_whole_row(num_slices):
                        positions)
 
 
+@pytest.mark.parametrize("num_slices", [2, 3])
+def test_top_k_top_p_cut_from_vocabulary_slices(num_slices):
+    """Tensor parallelism: each rank brings its slice's best candidates and logsumexp
+    (slice_candidates), and the merge (merge_slice_candidates) gives the whole row's
+    cut, the reference's, for every row whose top_k is within the candidates: top-k
+    alone, top-k with top-p, peaked and flat rows, greedy rows, and a short slice."""
+    from aios.layers.sampler import merge_slice_candidates, slice_candidates
+    batch, vocab = (256, QWEN3_VOCAB) if CUDA else (16, 1501)
+    logits, temps, top_ks, top_ps, _, _ = mixed_truncation(batch, vocab, seed=num_slices)
+    fits = (top_ks <= 64) | ((top_ks >= vocab) & (top_ps >= 1))      # what the engine sends
+    logits, temps, top_ks, top_ps = logits[fits], temps[fits], top_ks[fits], top_ps[fits]
+    width = -(-vocab // num_slices)                                      # the last slice is short
+    every = torch.stack([slice_candidates(logits[:, r * width:(r + 1) * width], temps, 64)
+                         for r in range(num_slices)])
+    thr = merge_slice_candidates(every, temps, top_ks, top_ps, vocab)
+    ref = top_k_top_p_threshold_ref(logits, temps, top_ks, top_ps)
+    assert_thresholds_follow_the_rule(thr, ref, logits, temps, top_ks, top_ps)
+
+
 @pytest.mark.usefixtures("poison_empty")
 def test_zero_logits_pick_the_smallest_noise():
     """With equal logits the token is the argmin of E: the kernel's hashed noise

@@ -171,16 +171,17 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
                                         ("odd_vocab_qwen3", "slices")])
 def test_tp2_sampling_matches_single_process(model, how, monkeypatch, request):
     """Sampled rows, seed for seed: each rank samples its slice of the vocabulary and the
-    ranks keep the best (score, token id); or rank 0 gathers the logits and samples alone
-    (AIOS_TP_SAMPLING=gather, and every step with a top-k / top-p row: here the first
-    few). The same tokens as one process either way, and with a vocabulary that does
-    not split evenly."""
+    ranks keep the best (score, token id), top-k / top-p cuts coming from every rank's
+    candidates; or rank 0 gathers the logits and samples alone (AIOS_TP_SAMPLING=gather,
+    and the steps with a top-p row without top_k: here the first four). The same tokens
+    as one process either way, and with a vocabulary that does not split evenly."""
     one_kv_head_qwen3 = request.getfixturevalue(model)
     monkeypatch.setenv("AIOS_TP_SAMPLING", how)
-    prompts = random_prompts([5, 9, 14, 20, 7, 11], seed=6)
+    prompts = random_prompts([5, 9, 14, 20, 7, 11, 6], seed=6)
     params = [SamplingParams(temperature=1.0, seed=i, max_tokens=16) for i in range(4)]
     params += [SamplingParams(temperature=0.9, top_p=0.8, seed=7, max_tokens=4),
-               SamplingParams(temperature=0.7, top_k=20, seed=8, max_tokens=6)]
+               SamplingParams(temperature=0.7, top_k=20, seed=8, max_tokens=12),
+               SamplingParams(temperature=1.0, top_k=20, top_p=0.6, seed=9, max_tokens=16)]
     expected = generate_ids(LLM(one_kv_head_qwen3, **OPTS), prompts, params)
     with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
         assert llm.model_runner.slice_sampling == (how == "slices")

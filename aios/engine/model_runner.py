@@ -282,10 +282,13 @@ class ModelRunner:
             is_prefill = True  # no cache: run the whole sequence again, every step
         sampling = self.prepare_sampling(seqs)
         logprobs = LogprobPlan.of(seqs, is_prefill, self.device)   # None: nobody asks
-        # TP: each rank samples its slice of the vocabulary, unless a row needs whole
-        # rows of logits (top-k / top-p rank them, log-probabilities normalise them).
-        by_slices = self.slice_sampling and logprobs is None and "top_ks" not in sampling
-        slice_message = self.sampling_inputs.message(len(seqs)) if by_slices else None
+        # TP: each rank samples its slice of the vocabulary, unless a row needs whole rows
+        # of logits: log-probabilities normalise them, and a top-p cut with no top_k (or
+        # one past the candidates) may reach past every rank's candidates.
+        by_slices = (self.slice_sampling and logprobs is None
+                     and self.sampling_inputs.heads_fit_candidates)
+        slice_message = (self.sampling_inputs.message(len(seqs), sampling.get("num_candidates"))
+                         if by_slices else None)
         if is_prefill:
             if self.workers is not None:   # they prepare theirs while this rank prepares its own
                 self.workers.send_prefill(seqs, slice_message)
@@ -312,8 +315,9 @@ class ModelRunner:
         """TP, every rank: this rank's logits [B(+pad), V/tp] -> the step's tokens [B]."""
         head = self.model.lm_head
         b = sampling["temperatures"].shape[0]
+        sampling = {k: v for k, v in sampling.items() if k != "top_rows"}   # rank 0's: unused
         return self.sampler.sample_vocab_parallel(logits[:b, :head.num_own_tokens], head.vocab_start,
-                                                  **sampling)
+                                                  head.vocab_size, **sampling)
 
     def run_model(self, input_ids, positions, is_prefill: bool, gather_logits: bool = True) -> torch.Tensor:
         if not is_prefill and self.graph_runner and self.graph_runner.padded_size(input_ids.shape[0]):

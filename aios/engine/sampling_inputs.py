@@ -16,7 +16,7 @@ import torch
 
 from aios.engine.decode_inputs import CopyFence, pinned_buffers
 from aios.engine.sequence import Sequence
-from aios.kernels.top_k_top_p import num_candidates_for
+from aios.kernels.top_k_top_p import MAX_CANDIDATES, num_candidates_for
 
 
 class SamplingInputs:
@@ -28,6 +28,7 @@ class SamplingInputs:
             (("temperatures", (n,), torch.float32), ("seeds", (n,), torch.long),
              ("positions", (n,), torch.long)), device)
         self.copied = CopyFence(self.on_gpu)   # the host buffers are refilled after it
+        self.num_top_rows, self.heads_fit_candidates = 0, True   # of the last load()
         # Filled only in steps where some row asks for top-k / top-p.
         self.top_host, self.top_device = pinned_buffers(
             (("top_ks", (n,), torch.long), ("top_ps", (n,), torch.float32),
@@ -46,6 +47,10 @@ class SamplingInputs:
         h["positions"][:b] = [len(seq) for seq in seqs]
         inputs = self._copy(self.host, self.device, b)
         top_rows = [i for i, p in enumerate(params) if not p.greedy and (p.top_k > 0 or p.top_p < 1)]
+        # Under TP a top-k / top-p cut is found from every rank's best candidates, which
+        # hold the whole kept head when each such row has a top_k within them.
+        self.heads_fit_candidates = all(0 < params[i].top_k <= MAX_CANDIDATES for i in top_rows)
+        self.num_top_rows = len(top_rows)
         if top_rows:
             h, r = self.top_host, len(top_rows)
             top_ks = [p.top_k if p.top_k > 0 else self.vocab_size for p in params]
@@ -61,19 +66,29 @@ class SamplingInputs:
         self.copied.record()
         return inputs
 
-    def message(self, b: int) -> tuple:
-        """The last load()'s temperatures, seeds and positions, for the TP workers
-        (each rank samples its slice of the vocabulary: Sampler.sample_vocab_parallel)."""
-        h = self.host
-        return h["temperatures"][:b].copy(), h["seeds"][:b].copy(), h["positions"][:b].copy()
+    def message(self, b: int, num_candidates: int | None) -> tuple:
+        """The last load()'s rows, for the TP workers (each rank samples its slice of the
+        vocabulary: Sampler.sample_vocab_parallel): temperatures, seeds, positions, and
+        when some row asks for them, top_ks, top_ps and the candidates per row."""
+        h, top = self.host, self.top_host
+        rows = (h["temperatures"][:b].copy(), h["seeds"][:b].copy(), h["positions"][:b].copy())
+        if not self.num_top_rows:
+            return rows
+        return rows + (top["top_ks"][:b].copy(), top["top_ps"][:b].copy(), num_candidates)
 
     def load_message(self, message: tuple) -> dict:
-        """What load() does for a step without top-k / top-p, from rank 0's message()."""
-        temperatures, seeds, positions = message
+        """What load() does, from rank 0's message() (no top_rows: the slices need none)."""
+        temperatures, seeds, positions, *top = message
         b, h = len(temperatures), self.host
         self.copied.wait()
         h["temperatures"][:b], h["seeds"][:b], h["positions"][:b] = temperatures, seeds, positions
         inputs = self._copy(self.host, self.device, b)
+        if top:
+            top_ks, top_ps, num_candidates = top
+            self.top_host["top_ks"][:b], self.top_host["top_ps"][:b] = top_ks, top_ps
+            inputs.update(self._copy({k: self.top_host[k] for k in ("top_ks", "top_ps")},
+                                     {k: self.top_device[k] for k in ("top_ks", "top_ps")}, b))
+            inputs["num_candidates"] = num_candidates
         self.copied.record()
         return inputs
 

@@ -12,7 +12,7 @@
       run the step  <--- all-reduces inside the model meet --->
       sample its slice of the vocabulary  sample theirs; each row's best
         <--- (score, token id) meet --->  (score, id) wins on every rank
-      (top-k / top-p / logprobs steps: gather the logits, sample alone,
+      (logprobs, or top-p with no top_k: gather the logits, sample alone,
        and with async scheduling broadcast the tokens --> keep them)
     close(): destroy its CUDA graphs,
       send "exit"  ----------------------> destroy its CUDA graphs,

@@ -350,11 +350,23 @@ def top_k_top_p_threshold_ref(logits, temperatures, top_ks, top_ps, num_candidat
     t = temperatures.float()
     inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
     ranked = x.sort(dim=-1, descending=True).values                          # [B, V]
-    probs = torch.softmax(ranked * inv_t[:, None], dim=-1)
-    rank = torch.arange(x.shape[-1], device=x.device)[None, :]
+    lse = torch.logsumexp(ranked * inv_t[:, None], dim=-1)
+    return thresholds_from_candidates(ranked, lse, temperatures, top_ks, top_ps, x.shape[-1])
+
+
+def thresholds_from_candidates(candidates, lse, temperatures, top_ks, top_ps, vocab_size):
+    """top_k_top_p_threshold_ref's rule on each row's best logits: candidates [B, K]
+    (float32, largest first; the whole sorted row in the reference), lse [B] =
+    logsumexp(row / T) over the whole row. Exact whenever each row's kept head lies
+    among its candidates, as it does when top_k <= K. (Under TP each rank brings its
+    slice's best and logsumexp: aios/layers/sampler.py, slice_thresholds.)"""
+    t = temperatures.float()
+    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))                     # [B]
+    probs = torch.exp(candidates * inv_t[:, None] - lse[:, None])            # [B, K]
+    rank = torch.arange(candidates.shape[-1], device=candidates.device)[None, :]
     p_cut = torch.where(top_ps < 1, top_ps.float(), float("inf"))  # 1 = off, whatever the rounding
     keep = (rank < top_ks[:, None]) & (probs.cumsum(dim=-1) - probs < p_cut[:, None])
     last_kept = keep.sum(dim=-1, keepdim=True).clamp(min=1) - 1              # [B, 1]
-    threshold = ranked.gather(1, last_kept).squeeze(1)
-    off = (t == 0) | ((top_ks >= x.shape[-1]) & (top_ps >= 1))
+    threshold = candidates.gather(1, last_kept).squeeze(1)
+    off = (t == 0) | ((top_ks >= vocab_size) & (top_ps >= 1))
     return threshold.masked_fill(off, float("-inf"))

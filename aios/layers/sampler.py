@@ -34,13 +34,16 @@ Under tensor parallelism each rank holds a slice of the vocabulary's logits.
 Since the noise is a function of the token id, the argmax over the whole row
 is the best of the slices' own argmaxes: each rank samples its slice, and the
 ranks exchange one (score, token id) pair per row instead of gathering
-[B, V] logits (sample_vocab_parallel).
+[B, V] logits (sample_vocab_parallel). A top-k / top-p cut comes from the
+ranks' best candidates and logsumexps, exchanged the same way.
 """
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 
-from aios.kernels.reference import sample_ref, sample_scores_ref, seeded_exponential_noise  # noqa: F401
+from aios.kernels.reference import (sample_ref, sample_scores_ref,  # noqa: F401
+                                    seeded_exponential_noise, thresholds_from_candidates)
 from aios.layers.top_k_top_p import apply_top_k_top_p
 from aios.utils.distributed import all_gather
 
@@ -111,15 +114,61 @@ class Sampler(nn.Module):
             logits = mask_top_k_top_p(logits, temperatures, top_ks, top_ps, top_rows)
         return self.impl(logits, temperatures, seeds, positions)
 
-    def sample_vocab_parallel(self, logits, first_id, temperatures, seeds, positions):
+    def sample_vocab_parallel(self, logits, first_id, vocab_size, temperatures, seeds, positions,
+                              top_ks=None, top_ps=None, num_candidates=None):
         """TP, every rank: logits [B, V/tp] of its own slice of the vocabulary
-        (token ids first_id..) -> the next token ids [B] of whole rows, the same
-        on every rank: the best of the ranks' (score, token id). No top-k /
-        top-p here (they rank the whole row): the engine gathers the logits then."""
-        scores, ids = self.scores_impl(logits, temperatures, seeds, positions, first_id=first_id)
-        mine = torch.stack([scores, ids.float()])             # [2, B]: ids < 2^24 are exact
-        ranks = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
-        all_gather(ranks, mine)
-        every = torch.stack(ranks)                            # [tp, 2, B]
+        (token ids first_id..; vocab_size in all) -> the next token ids [B] of whole
+        rows, the same on every rank: the best of the ranks' (score, token id).
+        top_ks / top_ps as in forward: each row's cut then comes from every rank's
+        best candidates (slice_thresholds), so every top_k must be <= num_candidates;
+        the engine gathers whole rows for the steps where one is not."""
+        thresholds = None
+        if top_ks is not None:
+            thresholds = slice_thresholds(logits, temperatures, top_ks, top_ps, vocab_size,
+                                          num_candidates)
+        scores, ids = self.scores_impl(logits, temperatures, seeds, positions, thresholds,
+                                       first_id=first_id)
+        every = gather_from_ranks(torch.stack([scores, ids.float()]))   # [tp, 2, B]: ids < 2^24
         best_rank = every[:, 0].argmax(dim=0)                 # ties: the lowest rank, lowest ids
         return every[:, 1].gather(0, best_rank[None])[0].long()
+
+
+def gather_from_ranks(mine: torch.Tensor) -> torch.Tensor:
+    """TP: this rank's tensor -> every rank's, stacked in rank order [tp, ...]."""
+    ranks = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+    all_gather(ranks, mine)
+    return torch.stack(ranks)
+
+
+def slice_thresholds(logits, temperatures, top_ks, top_ps, vocab_size, num_candidates):
+    """TP: each row's top-k / top-p cut as a logit ([B], -inf = none), from this rank's
+    slice of the vocabulary (logits [B, V/tp]) and the other ranks' slices.
+
+    A row keeps at most top_k tokens, the best ones. With top_k <= K (num_candidates)
+    they are among the row's K best logits, and those are among the union of every
+    rank's own K best. Their probabilities need logsumexp(row / T) over the whole row:
+    the logsumexp of the ranks' own. The rule on them is the reference's
+    (thresholds_from_candidates): the cut of one GPU, but for rounding.
+    """
+    mine = slice_candidates(logits, temperatures, num_candidates)
+    return merge_slice_candidates(gather_from_ranks(mine), temperatures, top_ks, top_ps, vocab_size)
+
+
+def slice_candidates(logits, temperatures, num_candidates):
+    """One rank's part: logits [B, V/tp] -> [B, K + 1] float32: its K best logits,
+    largest first (-inf past a short slice's end), then logsumexp(slice / T)."""
+    t = temperatures.float()
+    inv_t = torch.reciprocal(torch.where(t > 0, t, 1.0))
+    best = logits.topk(min(num_candidates, logits.shape[1]), dim=-1).values.float()
+    best = F.pad(best, (0, num_candidates - best.shape[1]), value=float("-inf"))
+    lse = torch.logsumexp(logits.float() * inv_t[:, None], dim=-1)            # [B]
+    return torch.cat([best, lse[:, None]], dim=1)
+
+
+def merge_slice_candidates(every, temperatures, top_ks, top_ps, vocab_size):
+    """Every rank's slice_candidates [tp, B, K + 1] -> each row's cut [B]."""
+    tp, batch, k = every.shape[0], every.shape[1], every.shape[2] - 1
+    union = every[..., :k].transpose(0, 1).reshape(batch, tp * k)             # [B, tp * K]
+    candidates = union.topk(k, dim=-1).values                                # [B, K], largest first
+    lse = every[..., k].logsumexp(dim=0)                                      # [B]
+    return thresholds_from_candidates(candidates, lse, temperatures, top_ks, top_ps, vocab_size)
