@@ -287,8 +287,7 @@ class ModelRunner:
         # one past the candidates) may reach past every rank's candidates.
         by_slices = (self.slice_sampling and logprobs is None
                      and self.sampling_inputs.heads_fit_candidates)
-        slice_message = (self.sampling_inputs.message(len(seqs), sampling.get("num_candidates"))
-                         if by_slices else None)
+        slice_message = self.sampling_inputs.message(len(seqs)) if by_slices else None
         if is_prefill:
             if self.workers is not None:   # they prepare theirs while this rank prepares its own
                 self.workers.send_prefill(seqs, slice_message)

@@ -28,7 +28,9 @@ class SamplingInputs:
             (("temperatures", (n,), torch.float32), ("seeds", (n,), torch.long),
              ("positions", (n,), torch.long)), device)
         self.copied = CopyFence(self.on_gpu)   # the host buffers are refilled after it
-        self.num_top_rows, self.heads_fit_candidates = 0, True   # of the last load()
+        # Of the last load(): rows with top-k / top-p, whether every such row's top_k is
+        # within the candidates, and the candidates per row (TP: message()).
+        self.num_top_rows, self.heads_fit_candidates, self.num_candidates = 0, True, None
         # Filled only in steps where some row asks for top-k / top-p.
         self.top_host, self.top_device = pinned_buffers(
             (("top_ks", (n,), torch.long), ("top_ps", (n,), torch.float32),
@@ -62,11 +64,11 @@ class SamplingInputs:
             # The sampler's candidates per row: a power of two >= the largest
             # top_k (capped), so that few shapes ever occur.
             largest_k = max((params[i].top_k for i in top_rows if params[i].top_k > 0), default=0)
-            inputs["num_candidates"] = num_candidates_for(largest_k)
+            self.num_candidates = inputs["num_candidates"] = num_candidates_for(largest_k)
         self.copied.record()
         return inputs
 
-    def message(self, b: int, num_candidates: int | None) -> tuple:
+    def message(self, b: int) -> tuple:
         """The last load()'s rows, for the TP workers (each rank samples its slice of the
         vocabulary: Sampler.sample_vocab_parallel): temperatures, seeds, positions, and
         when some row asks for them, top_ks, top_ps and the candidates per row."""
@@ -74,7 +76,7 @@ class SamplingInputs:
         rows = (h["temperatures"][:b].copy(), h["seeds"][:b].copy(), h["positions"][:b].copy())
         if not self.num_top_rows:
             return rows
-        return rows + (top["top_ks"][:b].copy(), top["top_ps"][:b].copy(), num_candidates)
+        return rows + (top["top_ks"][:b].copy(), top["top_ps"][:b].copy(), self.num_candidates)
 
     def load_message(self, message: tuple) -> dict:
         """What load() does, from rank 0's message() (no top_rows: the slices need none)."""

@@ -44,6 +44,7 @@ def create_store(world_size: int) -> dist.TCPStore:
 def join_process_group(rank: int, world_size: int, device_type: str,
                        store: dist.Store | None = None, store_port: int = 0) -> None:
     """Join the group: rank 0 passes its store, the others the store's port."""
+    global _group_broken
     if dist.is_initialized():
         raise RuntimeError("a tensor-parallel process group is already running in this "
                            "process; close() the engine that owns it first")
@@ -60,8 +61,7 @@ def join_process_group(rank: int, world_size: int, device_type: str,
     backend = "nccl" if device_type == "cuda" else "gloo"
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                             timeout=TIMEOUT, **options)
-    global _group_broken
-    _group_broken = False
+    _group_broken = False   # a new group: see _collective
 
 
 # --------------------------------------------------- collectives outside graphs --

@@ -20,6 +20,7 @@ from aios.kernels.host_math import sm_count
 from aios.utils import distributed
 from aios.utils.distributed import TIMEOUT, get_tp_rank, get_tp_size
 
+
 class P2PAllReduce:
     """An all-reduce that reads the other GPUs' memory directly.
 
