@@ -15,7 +15,8 @@ processes (NCCL reads its variables once):
   nccl-ch16, -ch32   NCCL_MIN_NCHANNELS=16 / 32 (more SMs moving the bytes; not in the
                      default list);
   p2p                aios.utils.p2p.P2PAllReduce (opt-in in the engine,
-                     AIOS_TP_ALL_REDUCE=p2p), up to 256 rows;
+                     AIOS_TP_ALL_REDUCE=p2p); past its slot (2,048 rows) in chunks;
+  p2p-nochunk        the same, with what passes a slot sent to NCCL (P2PAllReduce.CHUNKED);
   p2p-N, p2p-NxB     the same kernel on N programs, each moving B elements per iteration
                      (the engine's: P2PAllReduce.MAX_PROGRAMS and BLOCK); a suffix -push
                      writes into the peers' buffers instead (P2PAllReduce.PUSH).
@@ -54,13 +55,14 @@ def mode_settings(mode: str) -> dict:
 
 def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_first: bool) -> None:
     os.environ.update(mode_settings(mode))
-    if mode.startswith("p2p-"):
+    if mode.startswith("p2p-") and mode != "p2p-nochunk":
         _, grid, *how = mode.split("-")
         programs, _, block = grid.partition("x")
         p2p.P2PAllReduce.MAX_PROGRAMS = int(programs)
         if block:
             p2p.P2PAllReduce.BLOCK = int(block)
-        p2p.P2PAllReduce.PUSH = how == ["push"]
+        p2p.P2PAllReduce.PUSH = "push" in how
+    p2p.P2PAllReduce.CHUNKED = mode != "p2p-nochunk"
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
     dist.init_process_group("nccl", store=store, rank=rank, world_size=2,
@@ -75,8 +77,6 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
         del big
     results = {}
     for rows in rows_list:
-        if mode.startswith("p2p") and rows > 256:
-            continue
         torch.manual_seed(rows)   # the same base on both ranks; rank r holds base + r
         base = torch.randn(rows, HIDDEN, device=device)
         x = (base + rank).to(torch.bfloat16)

@@ -5,7 +5,8 @@ two processes stand in for two GPUs: every rank's staging buffer and flags live 
 shared memory, mapped into both, and each process runs the kernel under
 TRITON_INTERPRET=1, its programs one after the other. What must hold:
 - every rank gets x_0 + x_1, in rank order, for calls of any size one after the other
-  (the double buffers, the barrier between the programs p of both ranks);
+  (the double buffers, the barrier between the programs p of both ranks), a call
+  larger than a slot in chunks;
 - a rank whose peer never arrives does not hang once its status is set (abort()).
 The GPU side (NVLink mappings, CUDA graphs) is tested by tests/test_tensor_parallel.py
 with AIOS_TP_TEST_DEVICE=cuda and AIOS_TP_ALL_REDUCE=p2p.
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
 
 BUFFER_NUMEL = 6000
 PROGRAMS = 3
-SIZES = [1, 100, 4100, 3, 6000, 2048, 17]   # more than one BLOCK (2048), odd ends, the buffer's size
+# More than one BLOCK (2048), odd ends, the buffer's slot, and larger (in 2 or 3 chunks).
+SIZES = [1, 100, 4100, 3, 6000, 2048, 13001, 17, 12000]
 
 
 def shared_state(world: int):

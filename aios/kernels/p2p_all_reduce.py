@@ -152,7 +152,8 @@ def p2p_all_reduce_kernel(
 def p2p_all_reduce(x: torch.Tensor, buffer_ptrs: torch.Tensor, flag_ptrs: torch.Tensor,
                    epochs: torch.Tensor, status: torch.Tensor, buffer_numel: int, rank: int,
                    timeout_ns: int, programs: int, block: int = 2048, push: bool = False) -> torch.Tensor:
-    """Sum contiguous `x` over the ranks, in place (see the top of this file).
+    """Sum contiguous `x` over the ranks, in place (see the top of this file). An x larger
+    than a slot (buffer_numel) goes through in slot-sized chunks, a launch (a call) each.
 
     buffer_ptrs / flag_ptrs: int64 [world], every rank's buffer ([2, world, buffer_numel],
     x's dtype) and int32 flags ([>= programs, world], zero at first), as addresses this
@@ -160,8 +161,11 @@ def p2p_all_reduce(x: torch.Tensor, buffer_ptrs: torch.Tensor, flag_ptrs: torch.
     status: int32 [1], zero. push: write my slices into the peers' buffers (the sum then
     reads local memory) instead of having them read mine. Every rank must make the same
     calls with the same `programs`, `block` and `push`."""
-    assert x.is_contiguous() and x.numel() <= buffer_numel, "x must be contiguous and fit the buffer"
-    p2p_all_reduce_kernel[(programs,)](
-        x, buffer_ptrs, flag_ptrs, epochs, status, x.numel(), buffer_numel, rank, timeout_ns,
-        WORLD=buffer_ptrs.numel(), BLOCK=block, PUSH=push, USE_CLOCK=not _INTERPRETED, num_warps=8)
+    assert x.is_contiguous(), "x must be contiguous"
+    flat = x.view(-1)
+    for start in range(0, flat.numel(), buffer_numel):
+        chunk = flat[start:start + buffer_numel]
+        p2p_all_reduce_kernel[(programs,)](
+            chunk, buffer_ptrs, flag_ptrs, epochs, status, chunk.numel(), buffer_numel, rank, timeout_ns,
+            WORLD=buffer_ptrs.numel(), BLOCK=block, PUSH=push, USE_CLOCK=not _INTERPRETED, num_warps=8)
     return x

@@ -30,9 +30,10 @@ class P2PAllReduce:
     of Qwen3-8B makes 73. Opt-in and experimental (use_p2p_all_reduce). Here
     every rank's staging buffer is mapped into every other rank (PyTorch's
     symmetric memory), and one Triton kernel stages, waits for the peers and
-    sums (aios/kernels/p2p_all_reduce.py). Only for tensors up to
-    `max_numel` (a decode step's); larger ones (prefill) go to NCCL, whose
-    ring uses the links' bandwidth better. It works inside CUDA graphs.
+    sums (aios/kernels/p2p_all_reduce.py). A tensor larger than the
+    buffer's slot (a prefill's: 16,384 tokens x 4,096 is 128 MB) goes through
+    in slot-sized chunks, one launch each, when CHUNKED; else to NCCL. It
+    works inside CUDA graphs.
 
     PyTorch finds a symmetric-memory group by its process group's name, and
     remembers it for the life of the process, while a new process group
@@ -49,16 +50,22 @@ class P2PAllReduce:
     MAX_PROGRAMS = 64
     BLOCK = 8192          # elements a program moves per iteration
     PUSH = False          # write into the peers' buffers instead: no faster (BENCHMARKS.md, session 9)
+    # The slot per rank and half is at least this many elements (16 MB in bf16; the
+    # buffer is 2 x world slots): a prefill's all-reduce then takes ~8 launches, not
+    # hundreds, each long enough that the host's ~30 us per launch stays hidden.
+    MIN_SLOT_NUMEL = 1 << 23
+    CHUNKED = True        # tensors larger than a slot in chunks (False: to NCCL)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
         from torch._C._distributed_c10d import _register_process_group
         self.group_name = group_name
         _register_process_group(self.group_name, dist.group.WORLD)
-        self.max_numel, self.dtype, self.device = max_numel, dtype, device
+        self.slot_numel = max(max_numel, self.MIN_SLOT_NUMEL)
+        self.dtype, self.device = dtype, device
         self.rank = get_tp_rank()
-        # [2 halves, a slot per source rank, max_numel]
-        self.buffer = symm_mem.empty(2 * get_tp_size() * max_numel, dtype=dtype, device=device)
+        # [2 halves, a slot per source rank, slot_numel]
+        self.buffer = symm_mem.empty(2 * get_tp_size() * self.slot_numel, dtype=dtype, device=device)
         self.flags = symm_mem.empty(self.MAX_PROGRAMS * get_tp_size(), dtype=torch.int32, device=device)
         self.flags.zero_()
         buffers = symm_mem.rendezvous(self.buffer, self.group_name)   # every rank, in the same order
@@ -73,12 +80,13 @@ class P2PAllReduce:
         dist.barrier()   # every rank's flags are zero before anybody signals
 
     def fits(self, x: torch.Tensor) -> bool:
-        return x.dtype == self.dtype and x.numel() <= self.max_numel and x.is_contiguous()
+        return (x.dtype == self.dtype and x.is_contiguous()
+                and (self.CHUNKED or x.numel() <= self.slot_numel))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from aios.kernels.p2p_all_reduce import p2p_all_reduce
         return p2p_all_reduce(x, self.buffer_ptrs, self.flag_ptrs, self.epochs, self.status,
-                              self.max_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK,
+                              self.slot_numel, self.rank, self.timeout_ns, self.programs, self.BLOCK,
                               self.PUSH)
 
     def abort(self) -> None:
