@@ -14,9 +14,10 @@ processes (NCCL reads its variables once):
   nccl-ll128         NCCL_PROTO=LL128;
   nccl-ch16, -ch32   NCCL_MIN_NCHANNELS=16 / 32 (more SMs moving the bytes; not in the
                      default list);
-  p2p                aios.utils.p2p.P2PAllReduce (opt-in in the engine,
-                     AIOS_TP_ALL_REDUCE=p2p); past its slot (2,048 rows) in chunks;
-  p2p-nochunk        the same, with what passes a slot sent to NCCL (P2PAllReduce.CHUNKED);
+  p2p                aios.utils.p2p.P2PAllReduce (the engine's default where the GPUs
+                     can read each other's memory), here past its slot (2,048 rows) in chunks;
+  p2p-nochunk        the same, with what passes a slot sent to NCCL (as in the engine:
+                     P2PAllReduce.CHUNKED);
   p2p-N, p2p-NxB     the same kernel on N programs, each moving B elements per iteration
                      (the engine's: P2PAllReduce.MAX_PROGRAMS and BLOCK); a suffix -push
                      writes into the peers' buffers instead (P2PAllReduce.PUSH).
@@ -62,7 +63,7 @@ def run_rank(rank: int, mode: str, rows_list: list[int], port: int, queue, nccl_
         if block:
             p2p.P2PAllReduce.BLOCK = int(block)
         p2p.P2PAllReduce.PUSH = "push" in how
-    p2p.P2PAllReduce.CHUNKED = mode != "p2p-nochunk"
+    p2p.P2PAllReduce.CHUNKED = mode.startswith("p2p") and mode != "p2p-nochunk"
     torch.cuda.set_device(rank)
     store = dist.TCPStore("127.0.0.1", port, 2, is_master=rank == 0)
     dist.init_process_group("nccl", store=store, rank=rank, world_size=2,

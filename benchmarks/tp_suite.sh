@@ -4,7 +4,8 @@
 #   bash benchmarks/tp_suite.sh                 # tests, then TP=1 and TP=2 rows + profiles
 #   bash benchmarks/tp_suite.sh bench           # or pick parts: tests bench
 #
-# 1. tests: tests/test_tensor_parallel.py over NCCL (AIOS_TP_TEST_DEVICE=cuda), hard
+# 1. tests: tests/test_tensor_parallel.py on the GPUs (AIOS_TP_TEST_DEVICE=cuda; the first TP
+#    engine of the process runs the P2P all-reduce, later ones NCCL), hard
 #    time limit TEST_LIMIT_S (240); log in tp_tests.log. With -s: a test past its time
 #    limit dumps every thread's stack, which pytest's output capture would swallow.
 # 2. bench: for TP=1 then TP=2, one process each (benchmarks/tp_scaling.py: the 8B
@@ -12,11 +13,11 @@
 #    batches 32 and 256. JSON as each row ends: nano-tp1.json, table-tp1.json,
 #    profile-tp1.json, nano-tp2.json, ...; logs in bench-tp*.log.
 # Not in the default (a second call: `bash benchmarks/tp_suite.sh symm sync`):
-# 3. symm: the opt-in, experimental P2P all-reduce (AIOS_TP_ALL_REDUCE=p2p,
-#    aios/kernels/p2p_all_reduce.py over symmetric memory; on one program per SM it hung a
-#    Qwen3-8B engine, BENCHMARKS.md session 8): the TP engine tests with it, one process
-#    each (symm_tests_*.log; a second engine in a process falls back to NCCL), then, if all
-#    pass, TP=2 nano, table and the profile with it, JSON in symm/.
+# 3. symm: the P2P all-reduce (aios/kernels/p2p_all_reduce.py over symmetric memory; the
+#    default since session 10, AIOS_TP_ALL_REDUCE=auto; on one program per SM it hung a
+#    Qwen3-8B engine, BENCHMARKS.md session 8): the TP engine tests one process each, so that
+#    every one runs it (symm_tests_*.log; a second engine in a process falls back to NCCL),
+#    then, if all pass, TP=2 nano, table and the profile with AIOS_TP_ALL_REDUCE=p2p, JSON in symm/.
 # 4. sync: TP=2 on nano without async scheduling, the part of the gain that async
 #    scheduling makes (nano-tp2-sync.json).
 # 5. allreduce: the all-reduce alone, NCCL against the P2P kernel on the engine's grid

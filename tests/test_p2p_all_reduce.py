@@ -9,7 +9,7 @@ TRITON_INTERPRET=1, its programs one after the other. What must hold:
   larger than a slot in chunks;
 - a rank whose peer never arrives does not hang once its status is set (abort()).
 The GPU side (NVLink mappings, CUDA graphs) is tested by tests/test_tensor_parallel.py
-with AIOS_TP_TEST_DEVICE=cuda and AIOS_TP_ALL_REDUCE=p2p.
+with AIOS_TP_TEST_DEVICE=cuda (P2P where the GPUs allow it: AIOS_TP_ALL_REDUCE=auto).
 """
 import os
 import threading

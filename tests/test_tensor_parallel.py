@@ -432,16 +432,18 @@ def test_step_channel_round_trip_and_overwrite_check():
 
 
 # ------------------------------------------------------------ the all-reduce --
-def test_all_reduce_choice_is_checked_and_nccl_by_default(monkeypatch):
-    """AIOS_TP_ALL_REDUCE: nccl (the default) or the experimental p2p; anything else is
-    an error that names the choices. A CPU engine never uses the P2P all-reduce."""
+def test_all_reduce_choice_is_checked(monkeypatch):
+    """AIOS_TP_ALL_REDUCE: auto (the default), p2p or nccl; anything else is an error
+    that names the choices. A CPU engine never uses the P2P all-reduce."""
     from aios.utils.p2p import use_p2p_all_reduce
-    monkeypatch.delenv("AIOS_TP_ALL_REDUCE", raising=False)
-    assert use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
-    monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "p2p")
-    assert use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
+    for choice in (None, "auto", "p2p", "nccl"):
+        if choice is None:
+            monkeypatch.delenv("AIOS_TP_ALL_REDUCE", raising=False)
+        else:
+            monkeypatch.setenv("AIOS_TP_ALL_REDUCE", choice)
+        assert use_p2p_all_reduce(16, torch.float32, torch.device("cpu")) is False
     monkeypatch.setenv("AIOS_TP_ALL_REDUCE", "symm")
-    with pytest.raises(ValueError, match="nccl, p2p"):
+    with pytest.raises(ValueError, match="auto, p2p, nccl"):
         use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
 
 
@@ -469,20 +471,21 @@ def test_a_collective_after_an_abort_raises_instead_of_waiting():
     assert not dist.is_initialized()
 
 
-def test_p2p_group_name_is_shared_and_empty_for_a_second_engine():
+def test_p2p_group_name_is_shared_and_rank_0_decides():
     """Rank 0 draws the P2P all-reduce's group name and the other ranks read it from
-    the engine's store; once rank 0's process has set one up, it hands out "" and
-    every rank of the new engine stays on NCCL (its fresh workers could not match
-    PyTorch's per-process rendezvous numbers)."""
+    the engine's store. When rank 0 cannot use P2P (no peer access, or its process
+    set one up for an earlier engine: fresh workers could not match PyTorch's
+    per-process rendezvous numbers) it hands out "" and every rank stays on NCCL,
+    whatever the others could do."""
     import torch.distributed as dist
     from aios.utils.p2p import p2p_group_name
     first = dist.HashStore()
-    name = p2p_group_name(first, rank=0, set_up_before=False)
-    assert name.startswith("aios-tp-") and p2p_group_name(first, rank=1, set_up_before=False) == name
+    name = p2p_group_name(first, rank=0, available=True)
+    assert name.startswith("aios-tp-") and p2p_group_name(first, rank=1, available=False) == name
     second = dist.HashStore()
-    assert p2p_group_name(second, rank=0, set_up_before=True) == ""
-    assert p2p_group_name(second, rank=1, set_up_before=False) == ""
-    assert p2p_group_name(dist.HashStore(), rank=0, set_up_before=False) != name
+    assert p2p_group_name(second, rank=0, available=False) == ""
+    assert p2p_group_name(second, rank=1, available=True) == ""
+    assert p2p_group_name(dist.HashStore(), rank=0, available=True) != name
 
 
 def test_a_p2p_wait_that_gave_up_stops_the_step(monkeypatch):

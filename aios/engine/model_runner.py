@@ -46,7 +46,8 @@ class ModelRunner:
         self.block_size = config.block_size
         self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
         self.model = self._build_model()
-        # Opt-in, experimental (AIOS_TP_ALL_REDUCE=p2p): decode-sized all-reduces read the peers' GPUs.
+        # Under TP on GPUs that can read each other's memory (AIOS_TP_ALL_REDUCE=auto): decode-sized
+        # all-reduces read the peers' GPUs directly (aios/utils/p2p.py).
         use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
         self.sampler = Sampler()
         self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)

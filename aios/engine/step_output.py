@@ -36,7 +36,7 @@ class StepOutput:
         self.logprob_plan = logprobs
         device_logprobs = logprobs.compute(logits, sampled) if logprobs else {}
         self.ready = None
-        self.p2p_status = p2p_status_to_host()   # None unless AIOS_TP_ALL_REDUCE=p2p
+        self.p2p_status = p2p_status_to_host()   # None unless the P2P all-reduce runs
         if sampled.is_cuda:
             self.host = _to_host(sampled)
             self.host_logprobs = {k: tuple(_to_host(t) for t in v) for k, v in device_logprobs.items()}

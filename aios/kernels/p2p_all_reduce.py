@@ -27,10 +27,11 @@ and that needed every peer's signal of call e + 1, which each peer gives only
 after its call e, and so its reads of half h, have ended (a stream runs its
 kernels in order). This holds for either way of staging.
 
-Status: opt-in and experimental (AIOS_TP_ALL_REDUCE=p2p). Alone it is correct
-and about twice as fast as NCCL at decode sizes (BENCHMARKS.md, session 8).
-With one program per SM it hung a Qwen3-8B TP=2 engine, cause not found; the
-engine launches 64 (P2PAllReduce.MAX_PROGRAMS); with 32 or 64 every run went through.
+Status: the engine's default under TP where the GPUs can read each other's memory
+(AIOS_TP_ALL_REDUCE=auto). Alone it is correct and ~2.5x as fast as NCCL at decode
+sizes (BENCHMARKS.md, sessions 8-10); at a prefill's 128 MB NCCL is faster. With one
+program per SM it hung a Qwen3-8B TP=2 engine, cause not found; the engine launches
+64 (P2PAllReduce.MAX_PROGRAMS); with 32 or 64 every run went through.
 
 A peer that never arrives (it died) must not hang this GPU: a wait gives up
 once `status` is set (rank 0 sets it when a worker dies: abort()) or after

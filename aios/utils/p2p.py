@@ -27,13 +27,15 @@ class P2PAllReduce:
     NCCL's all-reduce costs ~20 us for a decode step's 256 KB and ~35 us
     for 2 MB on two H200s, in a CUDA graph with the ranks in step
     (benchmarks/all_reduce.py; this one: 7.5 and 12.8 us), and a decode step
-    of Qwen3-8B makes 73. Opt-in and experimental (use_p2p_all_reduce). Here
+    of Qwen3-8B makes 73. The default where the GPUs can read each other's
+    memory (use_p2p_all_reduce). Here
     every rank's staging buffer is mapped into every other rank (PyTorch's
     symmetric memory), and one Triton kernel stages, waits for the peers and
     sums (aios/kernels/p2p_all_reduce.py). A tensor larger than the
     buffer's slot (a prefill's: 16,384 tokens x 4,096 is 128 MB) goes through
-    in slot-sized chunks, one launch each, when CHUNKED; else to NCCL. It
-    works inside CUDA graphs.
+    in slot-sized chunks, one launch each, when CHUNKED; else (the default:
+    at 128 MB NCCL measured 482 us, this kernel 621) to NCCL. It works inside
+    CUDA graphs.
 
     PyTorch finds a symmetric-memory group by its process group's name, and
     remembers it for the life of the process, while a new process group
@@ -51,10 +53,10 @@ class P2PAllReduce:
     BLOCK = 8192          # elements a program moves per iteration
     PUSH = False          # write into the peers' buffers instead: no faster (BENCHMARKS.md, session 9)
     # The slot per rank and half is at least this many elements (16 MB in bf16; the
-    # buffer is 2 x world slots): a prefill's all-reduce then takes ~8 launches, not
-    # hundreds, each long enough that the host's ~30 us per launch stays hidden.
-    MIN_SLOT_NUMEL = 1 << 23
-    CHUNKED = True        # tensors larger than a slot in chunks (False: to NCCL)
+    # buffer is 2 x world slots). With CHUNKED a prefill's 128 MB takes 8 launches,
+    # not hundreds, each long enough that the host's ~30 us per launch stays hidden.
+    MIN_SLOT_NUMEL = 1 << 23   # prefill chunks up to 2,048 tokens of 4,096: 68 us here, 88 in NCCL
+    CHUNKED = False       # tensors larger than a slot in chunks (False: to NCCL; BENCHMARKS.md, session 10)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem
@@ -101,7 +103,7 @@ class P2PAllReduce:
         _unregister_process_group(self.group_name)
 
 
-ALL_REDUCE_CHOICES = ("nccl", "p2p")
+ALL_REDUCE_CHOICES = ("auto", "p2p", "nccl")
 
 
 def p2p_supported(device: torch.device) -> str | None:
@@ -121,50 +123,52 @@ P2P_GROUP_KEY = "aios-p2p-group"
 _p2p_set_up_in_this_process = False
 
 
-def p2p_group_name(store: dist.Store, rank: int, set_up_before: bool) -> str:
+def p2p_group_name(store: dist.Store, rank: int, available: bool) -> str:
     """The symmetric-memory group's name, the same on every rank: rank 0 draws it
-    and the others wait for it in the engine's store. "" when rank 0's process has
-    already set up a P2P all-reduce (an earlier engine): PyTorch numbers each
-    process's symmetric-memory rendezvous, and the new engine's fresh workers
-    would wait for numbers that rank 0 has long passed. Then every rank uses NCCL."""
+    and the others wait for it in the engine's store. "" when rank 0 says P2P is
+    not `available`, and then every rank uses NCCL: its GPUs cannot read each
+    other's memory, or its process has already set up a P2P all-reduce (an
+    earlier engine): PyTorch numbers each process's symmetric-memory rendezvous,
+    and the new engine's fresh workers would wait for numbers that rank 0 has
+    long passed."""
     if rank == 0:
-        store.set(P2P_GROUP_KEY, "" if set_up_before else f"aios-tp-{uuid.uuid4().hex}")
+        store.set(P2P_GROUP_KEY, f"aios-tp-{uuid.uuid4().hex}" if available else "")
     return store.get(P2P_GROUP_KEY).decode()
 
 
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
-    P2P all-reduce on). AIOS_TP_ALL_REDUCE: nccl (the default) or p2p.
+    P2P all-reduce on). AIOS_TP_ALL_REDUCE: auto (the default: p2p where the GPUs
+    can read each other's memory, else NCCL), p2p (an error where they cannot) or nccl.
 
-    p2p is experimental: alone (benchmarks/all_reduce.py) it is correct and about
-    twice as fast as NCCL at decode sizes on two H200s, and with it Qwen3-8B
-    TP=2 makes 1.58x TP=1's tokens/s on `nano` (NCCL: 1.47x; BENCHMARKS.md,
-    session 9); but with one program per SM the kernel hung a Qwen3-8B engine,
-    cause not found (session 8), and two TP tests with it hung once and passed
-    on a rerun, unexplained (session 9). A second TP engine in one process uses
-    NCCL (p2p_group_name says why)."""
+    On two H200s it is ~2.5x NCCL's speed at decode sizes (benchmarks/all_reduce.py),
+    and Qwen3-8B TP=2 makes 1.55-1.58x TP=1's tokens/s on `nano` with it against
+    1.47x with NCCL (BENCHMARKS.md, sessions 9 and 10). A second TP engine in one
+    process uses NCCL (p2p_group_name says why). Left open: with one program per SM
+    the kernel hung a Qwen3-8B engine (session 8; it runs 64), and two TP tests hung
+    once in session 9 and passed in every run since."""
     global _p2p_set_up_in_this_process
-    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "nccl")
+    choice = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")
     if choice not in ALL_REDUCE_CHOICES:
         raise ValueError(f"AIOS_TP_ALL_REDUCE must be one of {', '.join(ALL_REDUCE_CHOICES)}, got {choice!r}")
     if choice == "nccl" or get_tp_size() == 1 or device.type != "cuda":
         return False
-    why_not = p2p_supported(device)
-    if why_not:
-        raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; unset it to use NCCL")
     rank = get_tp_rank()
-    group_name = p2p_group_name(dist.distributed_c10d._get_default_store(), rank,
-                                _p2p_set_up_in_this_process)
+    if choice == "p2p":
+        why_not = p2p_supported(device)
+        if why_not:
+            raise RuntimeError(f"AIOS_TP_ALL_REDUCE=p2p: {why_not}; set it to auto or nccl to use NCCL")
+        available = not _p2p_set_up_in_this_process
+    else:   # auto: rank 0's GPU decides for every rank (peer access goes both ways)
+        available = rank == 0 and not _p2p_set_up_in_this_process and p2p_supported(device) is None
+    group_name = p2p_group_name(dist.distributed_c10d._get_default_store(), rank, available)
     if not group_name:
-        if rank == 0:
+        if rank == 0 and choice == "p2p":
             warnings.warn("AIOS_TP_ALL_REDUCE=p2p: this process set up the P2P all-reduce for an "
                           "earlier TP engine, and PyTorch cannot set it up twice in one process "
                           "(its rendezvous are numbered per process); this engine uses NCCL. "
                           "Start a new process for each TP engine to use p2p.", RuntimeWarning, stacklevel=2)
         return False
-    if rank == 0:
-        warnings.warn("AIOS_TP_ALL_REDUCE=p2p is experimental (BENCHMARKS.md, sessions 8 and 9); "
-                      "unset it to use NCCL", RuntimeWarning, stacklevel=2)
     distributed.fast_all_reduce = P2PAllReduce(group_name, max_numel, dtype, device)
     _p2p_set_up_in_this_process = True
     return True
