@@ -52,11 +52,14 @@ class P2PAllReduce:
     MAX_PROGRAMS = 64
     BLOCK = 8192          # elements a program moves per iteration
     PUSH = False          # write into the peers' buffers instead: no faster (BENCHMARKS.md, session 9)
-    # The slot per rank and half is at least this many elements (16 MB in bf16; the
-    # buffer is 2 x world slots). With CHUNKED a prefill's 128 MB takes 8 launches,
-    # not hundreds, each long enough that the host's ~30 us per launch stays hidden.
-    MIN_SLOT_NUMEL = 1 << 23   # prefill chunks up to 2,048 tokens of 4,096: 68 us here, 88 in NCCL
-    CHUNKED = False       # tensors larger than a slot in chunks (False: to NCCL; BENCHMARKS.md, session 10)
+    # The slot per rank and half: a decode step's [max_num_seqs, hidden], or at least this
+    # many elements. 1 << 23 (16 MB in bf16) would take prefill chunks up to 2,048 tokens
+    # of 4,096 (68 us alone, NCCL 88), and with CHUNKED a prefill's 128 MB in 8 launches:
+    # in one call with it, lesson 14's TP=2 (whose prefills are ~1,000-2,000 tokens) made
+    # 1.07x lesson 13 against 1.24x in session 8, cause not isolated (BENCHMARKS.md, session
+    # 10); so prefills stay with NCCL, as measured in session 9.
+    MIN_SLOT_NUMEL = 0
+    CHUNKED = False       # tensors larger than a slot in chunks (False: to NCCL)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
         import torch.distributed._symmetric_memory as symm_mem

@@ -75,7 +75,9 @@ def main(argv=None) -> int:
         model = args.model or (measure.default_model_for(device) if device == "cuda"
                                else cpu_model(os.path.join(scratch, "qwen3-1kv"), args.tiny))
         workload = measure.WORKLOADS["tiny" if args.tiny else device]
-        where = "2 GPUs (NCCL)" if device == "cuda" else "CPU, 2 gloo processes on the same cores"
+        all_reduce = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")   # aios/utils/p2p.py
+        where = (f"2 GPUs, AIOS_TP_ALL_REDUCE={all_reduce}" if device == "cuda"
+                 else "CPU, 2 gloo processes on the same cores")
         who = "the solution's" if args.solution else "your"
         print(f"\nThe engine at TP=2 ({where}) with {who} pieces on both ranks, "
               f"against TP=1 with the engine's own:")

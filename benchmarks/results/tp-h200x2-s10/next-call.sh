@@ -1,0 +1,24 @@
+# Session 10's call 4, refused (no device time left); for the next session, from the repository root, with
+# scratch/head.tar (git archive HEAD), scratch/commit.txt and scratch/trace/sitecustomize.py (a copy is beside
+# this file) carried. Lesson 14 measured 1.07x in call 3 against 1.24x in session 8 (NCCL, gathered sampling).
+# The course workload at 32 seats (benchmarks/tp_scaling.py --workloads course): TP=1, and TP=2 with NCCL / P2P,
+# gathered / sliced top-k cuts, and the P2P slot of call 3 (16 MB: prefills up to 2,048 tokens through P2P)
+# against HEAD's (a decode step's).
+export PYTHONUNBUFFERED=1
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+R=$PWD; M=/tmp/mine; mkdir -p $M; cp scratch/commit.txt benchmarks/results/tp-h200x2-s10/next-call.sh $M/
+C=/tmp/clean; mkdir -p $C && tar xf scratch/head.tar -C $C && cd $C
+export PYTHONPATH=$R/scratch/trace:$C
+pk() { tar czf $OUT/r.tgz.tmp -C $M . && mv $OUT/r.tgz.tmp $OUT/r.tgz; }
+T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $M/timeline.txt; }
+el start
+sc() { timeout -k 5 $1 python benchmarks/tp_scaling.py --model random:Qwen3-8B --tp $2 --workloads course --max-num-seqs 32 --profile-batches "${PB:-}" --out $M/$3 > $M/$3.log 2>&1; el "$3 $?"; pk; }
+sc 75 1 tp1
+AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=gather sc 75 2 tp2-nccl-gather
+AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=slices sc 75 2 tp2-nccl-slices
+sc 75 2 tp2-auto-slices
+AIOS_TP_SAMPLING=gather sc 75 2 tp2-auto-gather
+AIOS_P2P_MIN_SLOT=8388608 sc 75 2 tp2-auto-slices-16MBslot
+PB=32 sc 90 2 tp2-auto-slices-prof32
+for f in $M/*/*-tp*.json; do python -c "import json; r=json.load(open('$f'))['results'][0]; print('$f', round(r['output_tokens_per_s']))"; done | tee $M/summary.txt
+pk
