@@ -26,6 +26,21 @@ def test_counts_computing_ops_not_views_and_sees_syncs():
     assert count.syncs == 1
 
 
+def test_device_only_leaves_out_host_tensors():
+    """A GPU engine's host-side tensor work (reading a status copied to pinned memory)
+    launches nothing and waits for nobody: with device_only it is not counted. Meta
+    tensors stand in for a GPU's here."""
+    status, x = torch.zeros(1, dtype=torch.int32), torch.randn(4, 8, device="meta")
+    with LaunchCounter(device_only=True) as count:
+        int(status[0])                          # host tensor: not a launch, not a sync
+        x * 2                                   # a device tensor: one launch
+        torch.ones(3, device="meta")            # made on the device: one launch (a fill)
+    assert dict(count.ops) == {"mul.Tensor": 1, "ones.default": 1} and count.syncs == 0
+    with LaunchCounter() as count:
+        int(status[0])                          # a CPU engine stands in for a GPU: counted
+    assert count.syncs == 1
+
+
 def test_rms_norm_counts_as_the_one_kernel_a_gpu_runs():
     x, w = torch.randn(4, 8, dtype=torch.bfloat16), torch.ones(8, dtype=torch.bfloat16)
     with torch.inference_mode(), LaunchCounter() as count:   # as the engine runs its steps

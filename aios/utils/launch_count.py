@@ -21,6 +21,11 @@ kernels). Neither runs on a CPU, where the engine keeps its PyTorch pieces.
 
 `per_module` counts inside one module as well (forward hooks): a decoder
 layer's own launches, the number a lesson multiplies by the layer count.
+
+`device_only` leaves out the ops on host tensors alone: an engine on a GPU also
+does a little tensor work on the CPU (reading a status it copied to pinned
+memory, say), which launches nothing and waits for nobody. On a CPU engine,
+which stands in for a GPU, every op counts (the default).
 """
 from collections import Counter
 from contextlib import ExitStack
@@ -28,6 +33,7 @@ from unittest.mock import patch
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 aten = torch.ops.aten
 # Ops that allocate without writing, or read metadata: no kernel on a GPU.
@@ -57,9 +63,19 @@ def _indexes_by_mask(func, args) -> bool:
     return any(i is not None and i.dtype == torch.bool for i in args[1])
 
 
+def _touches_a_device(args, kwargs) -> bool:
+    """Does the op read or make a tensor off the host (a GPU's, or a meta tensor)?"""
+    tensors = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+    if tensors:
+        return any(t.device.type != "cpu" for t in tensors)
+    device = kwargs.get("device")
+    return device is not None and torch.device(device).type != "cpu"
+
+
 class LaunchCounter(TorchDispatchMode):
-    def __init__(self, per_module: torch.nn.Module | None = None):
+    def __init__(self, per_module: torch.nn.Module | None = None, device_only: bool = False):
         super().__init__()
+        self.device_only = device_only
         self.ops: Counter = Counter()   # op name -> launches
         self.syncs = 0
         self.module_launches = 0
@@ -85,6 +101,8 @@ class LaunchCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.device_only and not _touches_a_device(args, kwargs):
+            return func(*args, **kwargs)
         if func in _FUSED_ON_GPU:
             self._count(func.__name__)
             return func(*args, **kwargs)
@@ -149,7 +167,7 @@ def count_decode_step(llm, prompt_len: int = 64) -> dict:
     for _ in range(2):   # the prefill, then one decode step
         llm.step()
     layer = _first_decoder_layer(llm.model_runner.model)
-    with LaunchCounter(per_module=layer) as count:
+    with LaunchCounter(per_module=layer, device_only=llm.config.device != "cpu") as count:
         llm.step()
     while not seq.is_finished:
         llm.step()
