@@ -85,7 +85,7 @@ def main():
         warm = True
         for name in args.workloads.split(","):
             workload = WORKLOADS[name]
-            if args.chat_sampling:   # under TP: cuts from every rank's candidates (Sampler)
+            if args.chat_sampling:   # under TP: gathered, or by slices with AIOS_TP_SAMPLING=slices+cuts
                 workload = dataclasses.replace(workload, top_p=0.95, top_k=20)
                 name += "-chat"
             prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)

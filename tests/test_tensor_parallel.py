@@ -167,14 +167,15 @@ def test_tp2_async_scheduling_matches_single_process(one_kv_head_qwen3):
 
 
 @needs_ranks(2)
-@pytest.mark.parametrize("model, how", [("one_kv_head_qwen3", "slices"), ("one_kv_head_qwen3", "gather"),
-                                        ("odd_vocab_qwen3", "slices")])
+@pytest.mark.parametrize("model, how", [("one_kv_head_qwen3", "slices"), ("one_kv_head_qwen3", "slices+cuts"),
+                                        ("one_kv_head_qwen3", "gather"), ("odd_vocab_qwen3", "slices+cuts")])
 def test_tp2_sampling_matches_single_process(model, how, monkeypatch, request):
     """Sampled rows, seed for seed: each rank samples its slice of the vocabulary and the
-    ranks keep the best (score, token id), top-k / top-p cuts coming from every rank's
-    candidates; or rank 0 gathers the logits and samples alone (AIOS_TP_SAMPLING=gather,
-    and the steps with a top-p row without top_k: here the first four). The same tokens
-    as one process either way, and with a vocabulary that does not split evenly."""
+    ranks keep the best (score, token id), with slices+cuts the top-k / top-p cuts too,
+    from every rank's candidates; or rank 0 gathers the logits and samples alone
+    (AIOS_TP_SAMPLING=gather; with slices, the steps that have a top-k / top-p row; with
+    slices+cuts those with a top-p row without top_k: here the first four). The same
+    tokens as one process every way, and with a vocabulary that does not split evenly."""
     one_kv_head_qwen3 = request.getfixturevalue(model)
     monkeypatch.setenv("AIOS_TP_SAMPLING", how)
     prompts = random_prompts([5, 9, 14, 20, 7, 11, 6], seed=6)
@@ -184,7 +185,8 @@ def test_tp2_sampling_matches_single_process(model, how, monkeypatch, request):
                SamplingParams(temperature=1.0, top_k=20, top_p=0.6, seed=9, max_tokens=16)]
     expected = generate_ids(LLM(one_kv_head_qwen3, **OPTS), prompts, params)
     with LLM(one_kv_head_qwen3, tensor_parallel_size=2, **OPTS) as llm:
-        assert llm.model_runner.slice_sampling == (how == "slices")
+        assert llm.model_runner.slice_sampling == (how != "gather")
+        assert llm.model_runner.slice_cuts == (how == "slices+cuts")
         assert generate_ids(llm, prompts, params) == expected
 
 

@@ -69,7 +69,7 @@ class ModelRunner:
         # device, for the next step's pending rows (tp_worker.py). Sampled by vocabulary
         # slices, they do; sampled by rank 0 alone, rank 0 broadcasts them.
         self.share_sampled = config.async_scheduling and get_tp_size() > 1
-        self.slice_sampling = self._can_sample_vocab_slices()
+        self.slice_sampling, self.slice_cuts = self._can_sample_vocab_slices()
         self.graph_runner = None
         if (self.device.type == "cuda" and not config.enforce_eager and self.backend_name != "torch"
                 and config.enable_kv_cache):
@@ -139,20 +139,27 @@ class ModelRunner:
                 module.impl = skinny_linear
         tile_counters(self.device)   # now, so that no CUDA graph owns them
 
-    def _can_sample_vocab_slices(self) -> bool:
+    def _can_sample_vocab_slices(self) -> tuple[bool, bool]:
         """TP: may each rank sample its own slice of the vocabulary, instead of rank 0
-        gathering the whole logits (Sampler.sample_vocab_parallel)? Only with the
-        engine's own samplers (a course plug-in sees whole rows).
-        AIOS_TP_SAMPLING: slices (the default) or gather."""
+        gathering the whole logits (Sampler.sample_vocab_parallel)? And may steps with
+        top-k / top-p rows too (their cuts from every rank's candidates)? Only with
+        the engine's own samplers (a course plug-in sees whole rows).
+
+        AIOS_TP_SAMPLING: slices (the default: steps of temperature-only rows by
+        slices, faster than gathering on `nano`, 15,540 vs 15,360 tok/s), slices+cuts
+        (top-k / top-p steps too: exact, but measured no faster on `nano` with chat
+        clients' top_k / top_p, 14,620 vs 14,776, and suspected in lesson 14's 17%
+        loss; BENCHMARKS.md, sessions 9 and 10), or gather (every step)."""
         choice = os.environ.get("AIOS_TP_SAMPLING", "slices")
-        if choice not in ("slices", "gather"):
-            raise ValueError(f"AIOS_TP_SAMPLING must be slices or gather, got {choice!r}")
+        if choice not in ("slices", "slices+cuts", "gather"):
+            raise ValueError(f"AIOS_TP_SAMPLING must be slices, slices+cuts or gather, got {choice!r}")
         ours = getattr(self.sampler.impl, "__module__", "") in ("aios.kernels.reference",
                                                                "aios.kernels.sampling")
         vocab, tp = self.hf_config.vocab_size, get_tp_size()
         every_rank_has_tokens = vocab - (tp - 1) * -(-vocab // tp) > 0   # the last slice is short
         exact_ids = vocab < 2**24   # ids travel as float32 (Sampler.sample_vocab_parallel)
-        return tp > 1 and choice == "slices" and ours and every_rank_has_tokens and exact_ids
+        by_slices = tp > 1 and choice != "gather" and ours and every_rank_has_tokens and exact_ids
+        return by_slices, by_slices and choice == "slices+cuts"
 
     def kv_bytes_per_block(self) -> int:
         layer = self.attention_layers[0]
@@ -284,10 +291,12 @@ class ModelRunner:
         sampling = self.prepare_sampling(seqs)
         logprobs = LogprobPlan.of(seqs, is_prefill, self.device)   # None: nobody asks
         # TP: each rank samples its slice of the vocabulary, unless a row needs whole rows
-        # of logits: log-probabilities normalise them, and a top-p cut with no top_k (or
-        # one past the candidates) may reach past every rank's candidates.
+        # of logits: log-probabilities normalise them, and a top-k / top-p cut comes from
+        # every rank's candidates only with slice_cuts (a top-p cut with no top_k, or one
+        # past the candidates, may reach past them).
+        cuts = self.sampling_inputs.num_top_rows > 0
         by_slices = (self.slice_sampling and logprobs is None
-                     and self.sampling_inputs.heads_fit_candidates)
+                     and (not cuts or (self.slice_cuts and self.sampling_inputs.heads_fit_candidates)))
         slice_message = self.sampling_inputs.message(len(seqs)) if by_slices else None
         if is_prefill:
             if self.workers is not None:   # they prepare theirs while this rank prepares its own

@@ -15,10 +15,11 @@ el start
 sc() { timeout -k 5 $1 python benchmarks/tp_scaling.py --model random:Qwen3-8B --tp $2 --workloads course --max-num-seqs 32 --profile-batches "${PB:-}" --out $M/$3 > $M/$3.log 2>&1; el "$3 $?"; pk; }
 sc 75 1 tp1
 AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=gather sc 75 2 tp2-nccl-gather
-AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=slices sc 75 2 tp2-nccl-slices
-sc 75 2 tp2-auto-slices
+AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=slices+cuts sc 75 2 tp2-nccl-slicescuts
+AIOS_TP_SAMPLING=slices+cuts sc 75 2 tp2-auto-slicescuts
+sc 75 2 tp2-auto-default
 AIOS_TP_SAMPLING=gather sc 75 2 tp2-auto-gather
-AIOS_P2P_MIN_SLOT=8388608 sc 75 2 tp2-auto-slices-16MBslot
-PB=32 sc 90 2 tp2-auto-slices-prof32
+AIOS_TP_SAMPLING=slices+cuts AIOS_P2P_MIN_SLOT=8388608 sc 75 2 tp2-auto-slicescuts-16MBslot
+PB=32 sc 90 2 tp2-auto-default-prof32
 for f in $M/*/*-tp*.json; do python -c "import json; r=json.load(open('$f'))['results'][0]; print('$f', round(r['output_tokens_per_s']))"; done | tee $M/summary.txt
 pk
