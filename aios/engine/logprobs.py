@@ -15,7 +15,7 @@ Prompt log-probabilities need the logits of every prompt position, not only
 the last: the prefill asks the LM head for those extra rows (Context.logit_rows,
 after each sequence's last row), and a cached prefix is recomputed for such a
 request (Sequence.prefill_start). Those logits ([prompt tokens, vocab]) exist
-all at once; the memory profile (ModelRunner._profile_run) does not reserve
+all at once; the memory profile (kv_budget.profile_run) does not reserve
 room for them, so a very long prompt with prompt_logprobs on a nearly full GPU
 can run out of memory. log_softmax/top-k then go ROWS_PER_CHUNK rows at a time.
 """

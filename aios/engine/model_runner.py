@@ -20,6 +20,7 @@ from aios.config import Config
 from aios.engine import paging
 from aios.engine.cuda_graph import CUDAGraphRunner
 from aios.engine.decode_inputs import DecodeInputs, to_device
+from aios.engine.kv_budget import count_kv_blocks
 from aios.engine.logprobs import LogprobPlan, prompt_logit_rows
 from aios.engine.sampling_inputs import SamplingInputs
 from aios.engine.sequence import Sequence
@@ -166,52 +167,14 @@ class ModelRunner:
         per_token = 2 * layer.num_kv_heads * layer.head_dim * self.dtype.itemsize
         return per_token * self.block_size * len(self.attention_layers)
 
-    def _count_kv_blocks(self) -> int:
-        if self.config.num_kv_blocks is not None:
-            return self.config.num_kv_blocks
-        if self.device.type == "cuda":
-            budget = self._free_gpu_memory_after_profile()
-        else:
-            budget = int(self.config.cpu_kv_cache_gb * 2**30)
-        enough = self.config.max_num_seqs * self.max_blocks_per_seq  # never need more
-        num_blocks = min(budget // self.kv_bytes_per_block(), enough)
-        if num_blocks < 1:
-            raise ValueError("no memory is left for the KV cache; raise gpu_memory_utilization "
-                             "or cpu_kv_cache_gb, or use a smaller model")
-        return num_blocks
-
-    def _free_gpu_memory_after_profile(self) -> int:
-        """Bytes the KV cache may take: run the largest prefill, see what it needs."""
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        self._profile_run()
-        free, total = torch.cuda.mem_get_info()
-        used = total - free
-        peak, current = torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated()
-        return int(total * self.config.gpu_memory_utilization - used - (peak - current))
-
-    @torch.inference_mode()
-    def _profile_run(self):
-        cfg = self.config
-        num_seqs = max(1, min(cfg.max_num_batched_tokens // cfg.max_model_len, cfg.max_num_seqs))
-        lens = [cfg.max_model_len] * num_seqs
-        cu = torch.tensor([0] + [sum(lens[:i + 1]) for i in range(num_seqs)],
-                          dtype=torch.int32, device=self.device)
-        n = sum(lens)
-        input_ids = torch.zeros(n, dtype=torch.long, device=self.device)
-        positions = torch.arange(cfg.max_model_len, device=self.device).repeat(num_seqs)
-        set_context(is_prefill=True, cu_seqlens_q=cu, cu_seqlens_k=cu,
-                    max_seqlen_q=cfg.max_model_len, max_seqlen_k=cfg.max_model_len)
-        self.model.compute_logits(self.model(input_ids, positions))
-        reset_context()
-        torch.cuda.synchronize()
-
     def _allocate_kv_cache(self) -> int:
         if not self.config.enable_kv_cache:
             # Blocks are still counted (the scheduler works the same) but hold
             # nothing: every step recomputes all tokens (see run()).
             return self.config.max_num_seqs * self.max_blocks_per_seq
-        num_blocks = min_over_ranks(self._count_kv_blocks(), self.device)  # TP: all ranks agree
+        num_blocks = count_kv_blocks(self.config, self.model, self.device, self.kv_bytes_per_block(),
+                                     self.max_blocks_per_seq)
+        num_blocks = min_over_ranks(num_blocks, self.device)  # TP: all ranks agree
         layer = self.attention_layers[0]
         # [K/V, layer, block, offset in block, kv head, head dim]
         self.kv_cache = torch.empty(2, len(self.attention_layers), num_blocks, self.block_size,
