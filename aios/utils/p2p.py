@@ -28,14 +28,13 @@ class P2PAllReduce:
     for 2 MB on two H200s, in a CUDA graph with the ranks in step
     (benchmarks/all_reduce.py; this one: 7.5 and 12.8 us), and a decode step
     of Qwen3-8B makes 73. The default where the GPUs can read each other's
-    memory (use_p2p_all_reduce). Here
-    every rank's staging buffer is mapped into every other rank (PyTorch's
-    symmetric memory), and one Triton kernel stages, waits for the peers and
-    sums (aios/kernels/p2p_all_reduce.py). A tensor larger than the
-    buffer's slot (a prefill's: 16,384 tokens x 4,096 is 128 MB) goes through
-    in slot-sized chunks, one launch each, when CHUNKED; else (the default:
-    at 128 MB NCCL measured 482 us, this kernel 621) to NCCL. It works inside
-    CUDA graphs.
+    memory (use_p2p_all_reduce). Here every rank's staging buffer is mapped
+    into every other rank (PyTorch's symmetric memory), and one Triton kernel
+    stages, waits for the peers and sums (aios/kernels/p2p_all_reduce.py). A
+    tensor larger than the buffer's slot (a prefill's: 16,384 tokens x 4,096
+    is 128 MB) goes through in slot-sized chunks, one launch each, when
+    CHUNKED; else (the default: at 128 MB NCCL measured 482 us, this kernel
+    621) to NCCL. It works inside CUDA graphs.
 
     PyTorch finds a symmetric-memory group by its process group's name, and
     remembers it for the life of the process, while a new process group
