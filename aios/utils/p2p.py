@@ -61,6 +61,10 @@ class P2PAllReduce:
     CHUNKED = False       # tensors larger than a slot in chunks (False: to NCCL)
 
     def __init__(self, group_name: str, max_numel: int, dtype: torch.dtype, device: torch.device):
+        # The kernel reads the peers' buffers through plain mappings and never uses NVLink
+        # multicast (multimem): PyTorch need not make multicast objects for these buffers
+        # (a user's setting stands).
+        os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
         import torch.distributed._symmetric_memory as symm_mem
         from torch._C._distributed_c10d import _register_process_group
         self.group_name = group_name
