@@ -5,7 +5,7 @@
 For the four GEMMs of a layer of each model (default Qwen3-0.6B and Qwen3-8B;
 "/tp2" is one rank's shard at tensor parallelism 2: qkv and gate_up split their
 N, o and down their K) (qkv, o, gate_up, down; bf16) at M = 1, 4, 8, 16, 32
-(and 64) rows, times F.linear (cuBLAS) and
+(and 48, 64, 96, 128 with --buckets 64,128) rows, times F.linear (cuBLAS) and
 aios/kernels/skinny_gemm.py: its default config, and a small sweep:
   1. (BLOCK_N, BLOCK_K, SPLIT_K) at 4 warps / 3 stages,
   2. (num_warps, num_stages) around the best of 1.
@@ -69,7 +69,7 @@ MODELS = {f"{name}{suffix}": dict(layers=layers, shapes=sharded(shapes, tp))
           for name, (layers, shapes) in QWEN3.items() for suffix, tp in (("", 1), ("/tp2", 2))}
 DEFAULT_MODELS = "Qwen3-0.6B,Qwen3-8B"
 MIN_GAIN = 0.03   # an engine entry must beat cuBLAS by this much over its bucket
-BUCKETS = {16: [1, 4, 8, 16], 32: [32], 64: [64]}
+BUCKETS = {16: [1, 4, 8, 16], 32: [32], 64: [48, 64], 128: [96, 128]}
 
 
 def parse_args():
@@ -243,7 +243,7 @@ def main():
             result["rows"] += rows
             if rows[0]["configs_tried"]:
                 result["configs"][f"({bucket}, {n}, {k})"] = f"GemmConfig{tuple(best)}"
-                if beats_cublas(rows) and bucket <= 32:   # the engine's skinny GEMM stops at 32 rows
+                if beats_cublas(rows):
                     result["engine_configs"][f"{bucket},{n},{k}"] = list(best)
                     if args.engine_configs:
                         with open(args.engine_configs, "w") as f:

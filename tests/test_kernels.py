@@ -187,7 +187,7 @@ def _linear_ref64(x, weight, bias):
 
 @pytest.mark.parametrize("dtype", GEMM_DTYPES)
 @pytest.mark.parametrize("n,k,with_bias,config", GEMM_SHAPES)
-@pytest.mark.parametrize("rows", [1, 3, 16, 32])
+@pytest.mark.parametrize("rows", [1, 3, 16, 32, 100])
 def test_skinny_gemm(rows, n, k, with_bias, config, dtype):
     x, weight = randn(rows, k, dtype=dtype), randn(n, k, dtype=dtype) / k ** 0.5
     bias = randn(n, dtype=dtype) if with_bias else None
@@ -230,7 +230,7 @@ def test_skinny_gemm_split_k_is_repeatable_and_leaves_its_counters_at_zero():
 
 def test_skinny_linear_is_f_linear_where_the_kernel_does_not_apply():
     """On a CPU, in float32, or past MAX_ROWS rows: F.linear itself, bit for bit."""
-    cases = [randn(4, 64), randn(4, 64, dtype=torch.bfloat16).cpu(), randn(65, 64, dtype=torch.bfloat16)]
+    cases = [randn(4, 64), randn(4, 64, dtype=torch.bfloat16).cpu(), randn(129, 64, dtype=torch.bfloat16)]
     for x in cases:
         weight = torch.randn(24, 64, dtype=x.dtype, device=x.device)
         assert torch.equal(skinny_linear(x, weight), torch.nn.functional.linear(x, weight))

@@ -43,7 +43,12 @@ from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
 from aios.kernels.tickets import ticket_counters
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-MAX_ROWS = 32           # larger batches go to cuBLAS, whose tiles fill the GPU by then
+# Up to 128 rows (BLOCK_M = 16, 32, 64 or 128), but the engine takes the kernel only
+# for shapes in CONFIGS: measured on one H100 / H200 up to 32 rows. Past that cuBLAS's
+# tiles fill the GPU for a whole model, not always for one TP rank's half-width shards
+# (BENCHMARKS.md, session 9: TP=2's GEMMs at 64 rows ran at 66% of their weight-read
+# floor); `benchmarks/skinny_gemm.py --buckets 64,128 --models Qwen3-8B/tp2` measures them.
+MAX_ROWS = 128
 MAX_TILES = 1 << 16     # output tiles a split-K launch may have (size of the counters)
 
 
@@ -120,7 +125,7 @@ class GemmConfig(NamedTuple):
 # (rows bucket, N, K) -> config: the shapes where this kernel measured at least
 # 3% faster than cuBLAS (summed over the bucket's row counts) on one H100 or H200
 # (benchmarks/skinny_gemm.py, BENCHMARKS.md). The rows bucket is BLOCK_M: 16
-# for 1-16 rows, 32 for 17-32. Only these shapes leave cuBLAS in the engine
+# for 1-16 rows, 32 for 17-32, 64, 128. Only these shapes leave cuBLAS in the engine
 # (skinny_linear): cuBLAS's small GEMMs are not slow everywhere (Qwen3-0.6B's
 # qkv and gate_up stay with it), and other GPUs have not been measured.
 CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
@@ -219,7 +224,7 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     m = x2.shape[0]
-    assert m <= 64, f"skinny_gemm is for at most 64 rows, got {m}; use F.linear"
+    assert m <= MAX_ROWS, f"skinny_gemm is for at most {MAX_ROWS} rows, got {m}; use F.linear"
     y = torch.empty((m, n), dtype=x.dtype, device=x.device)
     if m == 0:
         return y.view(*x.shape[:-1], n)
