@@ -449,6 +449,22 @@ def test_all_reduce_choice_is_checked(monkeypatch):
         use_p2p_all_reduce(16, torch.float32, torch.device("cpu"))
 
 
+def test_p2p_is_ruled_out_where_the_link_has_no_atomics(monkeypatch):
+    """PCIe peer access mostly carries no atomics, which the P2P kernel's flags are: there
+    `auto` stays on NCCL and `p2p` says why. Where the driver cannot be asked (here: no
+    GPU), atomics do not rule P2P out."""
+    from aios.utils import p2p
+    assert p2p.peer_atomics(0, 1) is None
+    monkeypatch.setattr(p2p, "get_tp_size", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "can_device_access_peer", lambda a, b: True)
+    monkeypatch.setattr(p2p, "peer_atomics", lambda a, b: False)
+    assert "no atomic operations" in p2p.p2p_supported(torch.device("cuda", 0))
+    monkeypatch.setattr(p2p, "peer_atomics", lambda a, b: None)
+    assert p2p.p2p_supported(torch.device("cuda", 0)) is None
+    monkeypatch.setattr(torch.cuda, "can_device_access_peer", lambda a, b: False)
+    assert "cannot read each other's memory" in p2p.p2p_supported(torch.device("cuda", 0))
+
+
 def test_a_collective_after_an_abort_raises_instead_of_waiting():
     """Once the group is being aborted (a worker died), rank 0's next collective raises at
     once. Under NCCL the abort holds the group's lock until rank 0's CUDA graphs are

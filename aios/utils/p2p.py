@@ -122,7 +122,36 @@ def p2p_supported(device: torch.device) -> str | None:
     peers = [r for r in range(get_tp_size()) if r != index]   # rank r runs on cuda:r
     if not all(torch.cuda.can_device_access_peer(index, p) for p in peers):
         return "the GPUs cannot read each other's memory (no NVLink or PCIe peer access)"
+    if any(peer_atomics(index, p) is False for p in peers):
+        return ("the GPUs' link carries no atomic operations (PCIe peer access without them), "
+                "which the kernel's flags need")
     return None
+
+
+# The driver's CU_DEVICE_P2P_ATTRIBUTE_NATIVE_ATOMIC_SUPPORTED.
+_NATIVE_ATOMIC_SUPPORTED = 3
+
+
+def peer_atomics(src: int, dst: int) -> bool | None:
+    """Can GPU `src` do atomic operations on GPU `dst`'s memory? NVLink can; PCIe peer
+    access mostly cannot, and the P2P kernel's flags are atomics on the peers' memory.
+    None when the CUDA driver cannot be asked (then the caller does not rule P2P out)."""
+    import ctypes
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        handles = []
+        for ordinal in (src, dst):   # device handles of the ordinals this process sees
+            handle = ctypes.c_int()
+            if driver.cuDeviceGet(ctypes.byref(handle), ctypes.c_int(ordinal)) != 0:
+                return None
+            handles.append(handle)
+        value = ctypes.c_int()
+        if driver.cuDeviceGetP2PAttribute(ctypes.byref(value), ctypes.c_int(_NATIVE_ATOMIC_SUPPORTED),
+                                          handles[0], handles[1]) != 0:
+            return None
+        return bool(value.value)
+    except (OSError, AttributeError):
+        return None
 
 
 P2P_GROUP_KEY = "aios-p2p-group"
@@ -145,7 +174,8 @@ def p2p_group_name(store: dist.Store, rank: int, available: bool) -> str:
 def use_p2p_all_reduce(max_numel: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Every rank calls this at the same point (it is collective when it turns the
     P2P all-reduce on). AIOS_TP_ALL_REDUCE: auto (the default: p2p where the GPUs
-    can read each other's memory, else NCCL), p2p (an error where they cannot) or nccl.
+    can read each other's memory over a link with atomics, else NCCL), p2p (an error
+    where they cannot) or nccl.
 
     On two H200s it is ~2.5x NCCL's speed at decode sizes (benchmarks/all_reduce.py),
     and Qwen3-8B TP=2 makes 1.55-1.58x TP=1's tokens/s on `nano` with it against
