@@ -13,6 +13,7 @@ export PYTHONPATH=$HERE:$PWD
 pk() { tar czf $OUT/r.tgz.tmp -C $M . && mv $OUT/r.tgz.tmp $OUT/r.tgz; }
 T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a $M/timeline.txt; }
 el start
+python -c "import torch; torch.zeros(1, device='cuda'); from aios.utils.p2p import peer_atomics; print('peer atomics 0->1:', peer_atomics(0, 1))" 2>&1 | tee $M/peer_atomics.txt
 sc() { timeout -k 5 $1 python benchmarks/tp_scaling.py --model random:Qwen3-8B --tp $2 --workloads course --max-num-seqs 32 --profile-batches "${PB:-}" --out $M/$3 > $M/$3.log 2>&1; el "$3 $?"; pk; }
 sc 75 1 tp1
 AIOS_TP_ALL_REDUCE=nccl AIOS_TP_SAMPLING=gather sc 75 2 tp2-nccl-gather
