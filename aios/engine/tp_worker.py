@@ -12,12 +12,13 @@ What a step's message holds:
 - a decode step: the input arrays rank 0 has just filled for itself
   (DecodeInputs.message), which the worker copies as they are: no per-sequence
   work at all on this side.
-- and, in most steps, the rows' temperatures, seeds and positions: every rank
-  then samples its own slice of the vocabulary, and the ranks agree on each
-  row's token by exchanging one (score, token id) pair
-  (Sampler.sample_vocab_parallel), top-k / top-p cuts included. In steps
-  where a row wants log-probabilities, or a top-p cut without a top_k, rank 0
-  gathers the whole logits and samples alone.
+- and, in steps of temperature-only (or greedy) rows, the rows' temperatures,
+  seeds and positions: every rank then samples its own slice of the
+  vocabulary, and the ranks agree on each row's token by exchanging one
+  (score, token id) pair (Sampler.sample_vocab_parallel). In steps where a row
+  wants log-probabilities or a top-k / top-p cut, rank 0 gathers the whole
+  logits and samples alone (with AIOS_TP_SAMPLING=slices+cuts, the cuts of
+  rows whose top_k is within the candidates come from the slices too).
 With async scheduling, rank 0 launches step N+1 before it has read step N's
 tokens, so a decode row may need a token nobody's host has yet. Each worker
 keeps every step's tokens on its own device (those it sampled with rank 0,
