@@ -110,7 +110,9 @@ def main(argv=None) -> int:
           f"{workload.max_input_len}, output {workload.min_output_len}-{workload.max_output_len} tokens")
     print(f"KV cache: {llm.num_kv_blocks} blocks x {config.block_size} = {llm.kv_capacity_tokens} tokens")
     engine = {"attention_backend": llm.model_runner.backend_name, "block_size": config.block_size,
-              "cuda_graphs": llm.model_runner.graph_runner is not None}
+              "cuda_graphs": llm.model_runner.graph_runner is not None,
+              "tensor_parallel_size": config.tensor_parallel_size,
+              "all_reduce": llm.model_runner.all_reduce}   # TP: p2p, nccl or gloo
     results = [run_aios(llm, prompts, params, warmup=not args.no_warmup)]
     if args.compare_hf:
         from benchmarks.hf_baseline import run_hf

@@ -80,7 +80,7 @@ def main():
     tag = f"tp{args.tp}" + ("-sync" if args.no_async_scheduling else "")
     with LLM(args.model, tensor_parallel_size=args.tp, **options) as llm:
         print(f"engine built in {time.perf_counter() - start:.1f} s (TP={args.tp}, "
-              f"async scheduling {llm.config.async_scheduling}, "
+              f"async scheduling {llm.config.async_scheduling}, all-reduce {llm.model_runner.all_reduce}, "
               f"CUDA graphs {llm.model_runner.graph_runner is not None})", flush=True)
         warm = True
         for name in args.workloads.split(","):
@@ -97,6 +97,10 @@ def main():
             warm = False  # one warm-up compiles everything for the next workloads too
             result["tensor_parallel_size"] = args.tp
             result["async_scheduling"] = llm.config.async_scheduling
+            runner = llm.model_runner   # how the ranks met (None at TP=1)
+            result["all_reduce"] = runner.all_reduce
+            result["tp_sampling"] = (None if args.tp == 1 else "gather" if not runner.slice_sampling
+                                     else "slices+cuts" if runner.slice_cuts else "slices")
             report([result], workload, llm.config, str(out / f"{name}-{tag}.json"))
         profiles = []
         if args.profile_prefill:

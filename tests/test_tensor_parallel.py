@@ -134,10 +134,14 @@ def test_tp2_matches_single_process(model, request):
     prompts, params = _prompts(), greedy(24)
     single = LLM(path, **OPTS)
     expected = [generate_ids(single, prompts, params) for _ in range(2)]
+    assert single.model_runner.all_reduce is None
     del single
     with LLM(path, tensor_parallel_size=2, **OPTS) as llm:
         pids = llm.workers.pids
         assert all(alive(p) for p in pids)
+        # How the ranks meet: gloo on a CPU; on GPUs our P2P all-reduce where the GPUs
+        # allow it and it is this process's first TP engine, else NCCL.
+        assert llm.model_runner.all_reduce in (("gloo",) if DEVICE == "cpu" else ("p2p", "nccl"))
         got = [generate_ids(llm, prompts, params) for _ in range(2)]
         assert llm.scheduler.block_manager.num_free_blocks == llm.num_kv_blocks
     assert got == expected

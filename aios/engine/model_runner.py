@@ -14,6 +14,7 @@ from functools import partial
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from aios.backends import get_backend, resolve_backend_name
 from aios.config import Config
@@ -48,8 +49,9 @@ class ModelRunner:
         self.max_blocks_per_seq = -(-config.max_model_len // config.block_size)
         self.model = self._build_model()
         # Under TP on GPUs that can read each other's memory (AIOS_TP_ALL_REDUCE=auto): decode-sized
-        # all-reduces read the peers' GPUs directly (aios/utils/p2p.py).
-        use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
+        # all-reduces read the peers' GPUs directly (aios/utils/p2p.py). all_reduce says which ran.
+        p2p = use_p2p_all_reduce(config.max_num_seqs * self.hf_config.hidden_size, self.dtype, self.device)
+        self.all_reduce = None if get_tp_size() == 1 else "p2p" if p2p else dist.get_backend()
         self.sampler = Sampler()
         self.backend_name = resolve_backend_name(config.attention_backend, self.device.type)
         backend = get_backend(self.backend_name)
