@@ -56,6 +56,7 @@ class StageRun:
     # calls, allocator retries (a failed allocation, cached blocks freed, tried again), GC passes
     host_pauses: dict = field(default_factory=dict)
     turns: int = 1               # timed slices of steps summed (run_both's turns)
+    all_reduce: str | None = None   # TP: how the ranks met (p2p, nccl or gloo)
 
     @property
     def tok_s(self) -> float:
@@ -144,7 +145,8 @@ class StageEngine:
                        blocks.num_prefill_tokens - self.prefill_before,
                        blocks.num_prefix_hit_tokens - self.hits_before, _mean(ttft), max(ttft), _p90(ttft),
                        _mean(ttft_scheduled), _p90(ttft_scheduled), self.launches,
-                       [s.completion_token_ids for s in seqs], self.compiled, self.host_pauses, self.turns)
+                       [s.completion_token_ids for s in seqs], self.compiled, self.host_pauses, self.turns,
+                       llm.model_runner.all_reduce)
         llm.close()
         del self.llm, llm, blocks
         free_memory()

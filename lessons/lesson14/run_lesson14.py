@@ -75,9 +75,7 @@ def main(argv=None) -> int:
         model = args.model or (measure.default_model_for(device) if device == "cuda"
                                else cpu_model(os.path.join(scratch, "qwen3-1kv"), args.tiny))
         workload = measure.WORKLOADS["tiny" if args.tiny else device]
-        all_reduce = os.environ.get("AIOS_TP_ALL_REDUCE", "auto")   # aios/utils/p2p.py
-        where = (f"2 GPUs, AIOS_TP_ALL_REDUCE={all_reduce}" if device == "cuda"
-                 else "CPU, 2 gloo processes on the same cores")
+        where = "2 GPUs" if device == "cuda" else "CPU, 2 gloo processes on the same cores"
         who = "the solution's" if args.solution else "your"
         print(f"\nThe engine at TP=2 ({where}) with {who} pieces on both ranks, "
               f"against TP=1 with the engine's own:")
@@ -86,6 +84,8 @@ def main(argv=None) -> int:
                                 args.previous_first)
         results = report.report_runs(LESSON, workload, runs, device, model if args.model or device == "cuda"
                                  else "random Qwen3, 4 heads, 1 KV head (written by run_lesson14.py)")
+        where += f", all-reduce: {runs[0].all_reduce}"   # p2p or nccl on GPUs (aios/utils/p2p.py)
+        print(f"TP=2 ran on {where}")
     if device == "cpu":
         print("TP=2 here is a CPU result (2 gloo processes sharing the cores), not the course's promise: "
               "~2,000 tok/s on 2 GPUs, not yet measured.")
