@@ -158,9 +158,9 @@ class ModelRunner:
             raise ValueError(f"AIOS_TP_SAMPLING must be slices, slices+cuts or gather, got {choice!r}")
         ours = getattr(self.sampler.impl, "__module__", "") in ("aios.kernels.reference",
                                                                "aios.kernels.sampling")
-        vocab, tp = self.hf_config.vocab_size, get_tp_size()
-        every_rank_has_tokens = vocab - (tp - 1) * -(-vocab // tp) > 0   # the last slice is short
-        exact_ids = vocab < 2**24   # ids travel as float32 (Sampler.sample_vocab_parallel)
+        head, tp = self.model.lm_head, get_tp_size()
+        every_rank_has_tokens = head.vocab_size - (tp - 1) * head.rows > 0   # the last slice is short
+        exact_ids = head.vocab_size < 2**24   # ids travel as float32 (Sampler.sample_vocab_parallel)
         by_slices = tp > 1 and choice != "gather" and ours and every_rank_has_tokens and exact_ids
         return by_slices, by_slices and choice == "slices+cuts"
 
