@@ -85,10 +85,10 @@ def count_collectives(llm: LLM, batch: int) -> dict:
     return counts
 
 
-def _fill(llm: LLM, batch: int, prompt_len: int) -> list:
+def _fill(llm: LLM, batch: int, prompt_len: int, params: SamplingParams | None = None) -> list:
     g = torch.Generator().manual_seed(batch)
     vocab = llm.config.hf_config.vocab_size
-    params = SamplingParams(temperature=0.6, max_tokens=4096, ignore_eos=True)
+    params = params or SamplingParams(temperature=0.6, max_tokens=4096, ignore_eos=True)
     seqs = [llm.add_request(torch.randint(0, vocab, (prompt_len,), generator=g).tolist(), params)
             for _ in range(batch)]
     while llm.scheduler.waiting or not all(s.num_completion_tokens for s in seqs):
@@ -97,10 +97,11 @@ def _fill(llm: LLM, batch: int, prompt_len: int) -> list:
 
 
 def profile_decode(llm: LLM, batch: int, prompt_len: int = 512, steps: int = 50,
-                   profile_steps: int = 20) -> dict:
-    """Time `steps` decode steps at `batch` sequences; see the top of this file."""
+                   profile_steps: int = 20, sampling: SamplingParams | None = None) -> dict:
+    """Time `steps` decode steps at `batch` sequences; see the top of this file.
+    sampling: the requests' parameters (default: temperature 0.6, nothing else)."""
     on_gpu = llm.config.device == "cuda"
-    seqs = _fill(llm, batch, prompt_len)
+    seqs = _fill(llm, batch, prompt_len, sampling)
     for _ in range(5):
         llm.step()
     totals = collections.defaultdict(float)

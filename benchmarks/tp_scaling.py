@@ -10,7 +10,8 @@ benchmark.py does (run_aios: warm-up, then the timed generate), writing
 OUT/<workload>-tp<N>.json in benchmark.py's format the moment each one ends
 (<workload>-tp<N>-sync.json with --no-async-scheduling, <workload>-chat-tp<N>.json
 with --chat-sampling), with the run's wall
-time split by step kind ("step_seconds": prefill and decode steps). Then
+time split by step kind ("step_seconds": prefill and decode steps; each step's
+[kind, sequences, prompt tokens, ms] in OUT/steps-<workload>-tp<N>.json). Then
 benchmarks/tp_profile.py's profiles, written to OUT/profile-tp<N>.json: a
 prefill of 16 x 1,024 tokens (--profile-prefill) and decode at each batch size.
 """
@@ -25,15 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from aios import LLM  # noqa: E402
+from aios import LLM, SamplingParams  # noqa: E402
 from benchmark import report, run_aios  # noqa: E402
 from benchmarks.tp_profile import print_result, profile_decode, profile_prefill  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
 
 
 @contextlib.contextmanager
-def timed_steps(llm):
-    """Sum llm.step()'s wall time by the kind of step it returns ("prefill"/"decode").
+def timed_steps(llm, steps: list | None = None):
+    """Sum llm.step()'s wall time by the kind of step it returns ("prefill"/"decode"),
+    and append each step's [kind, sequences, prompt tokens, ms] to `steps` if given.
 
     Under async scheduling a call returns the step launched one call earlier and
     mostly waits for it, so its time is charged to that step's kind."""
@@ -43,7 +45,12 @@ def timed_steps(llm):
     def timed():
         start = time.perf_counter()
         seqs, is_prefill = step()
-        seconds["prefill" if is_prefill else "decode"] += time.perf_counter() - start
+        took = time.perf_counter() - start
+        kind = "prefill" if is_prefill else "decode"
+        seconds[kind] += took
+        if steps is not None:
+            prompt_tokens = sum(s.num_prompt_tokens for s in seqs) if is_prefill else 0
+            steps.append([kind, len(seqs), prompt_tokens, round(1e3 * took, 3)])
         return seqs, is_prefill
 
     llm.step = timed
@@ -59,7 +66,9 @@ def main():
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--workloads", default="nano,table")
     p.add_argument("--profile-batches", default="32,256", help="empty: no profile")
-    p.add_argument("--profile-prefill", action="store_true", help="also profile a 16,384-token prefill")
+    p.add_argument("--profile-prefill", action="store_true", help="also profile a prefill step (16 x 1,024 tokens)")
+    p.add_argument("--profile-prefill-prompts", type=int, default=16,
+                   help="the prefill profile's prompts of 1,024 tokens, in one step")
     p.add_argument("--no-async-scheduling", action="store_true")
     p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
     p.add_argument("--num-kv-blocks", type=int, default=None,
@@ -67,6 +76,9 @@ def main():
     p.add_argument("--chat-sampling", action="store_true",
                    help="every request with top_p 0.95 and top_k 20, as chat clients and Qwen3's "
                         "generation config send (OUT/<workload>-chat-tp<N>.json)")
+    p.add_argument("--profile-chat-sampling", action="store_true",
+                   help="the decode profile's requests with top_p 0.95 and top_k 20 (implied by --chat-sampling)")
+    p.add_argument("--profile-prompt-len", type=int, default=512, help="the decode profile's prompts")
     p.add_argument("--out", default=".")
     args = p.parse_args()
     out = Path(args.out)
@@ -91,9 +103,11 @@ def main():
             prompts, params = workload.build(llm.config.hf_config.vocab_size, llm.config.max_model_len)
             if warm:
                 llm.warm_up()   # outside the step timers
-            with timed_steps(llm) as step_seconds:
+            steps = []
+            with timed_steps(llm, steps) as step_seconds:
                 result = run_aios(llm, prompts, params, warmup=False)
             result["step_seconds"] = dict(step_seconds)
+            (out / f"steps-{name}-{tag}.json").write_text(json.dumps(steps))
             warm = False  # one warm-up compiles everything for the next workloads too
             result["tensor_parallel_size"] = args.tp
             result["async_scheduling"] = llm.config.async_scheduling
@@ -103,11 +117,13 @@ def main():
                                      else "slices+cuts" if runner.slice_cuts else "slices")
             report([result], workload, llm.config, str(out / f"{name}-{tag}.json"))
         profiles = []
+        profile_sampling = (SamplingParams(temperature=0.6, top_p=0.95, top_k=20, max_tokens=4096, ignore_eos=True)
+                            if args.chat_sampling or args.profile_chat_sampling else None)
         if args.profile_prefill:
-            profiles.append(profile_prefill(llm))
+            profiles.append(profile_prefill(llm, prompts=args.profile_prefill_prompts))
             print_result(profiles[-1])
         for batch in filter(None, args.profile_batches.split(",")):
-            profiles.append(profile_decode(llm, int(batch)))
+            profiles.append(profile_decode(llm, int(batch), args.profile_prompt_len, sampling=profile_sampling))
             print_result(profiles[-1])
             (out / f"profile-{tag}.json").write_text(json.dumps(profiles, indent=2))
     print(f"done in {time.perf_counter() - start:.1f} s", flush=True)
