@@ -13,12 +13,14 @@ are prefilled, then decode steps are timed on rank 0 (this process):
   (3) torch.profiler over a window of steps: the GPU's busy time per step,
       NCCL kernels' share of it, and the busiest kernels.
 The workers' own host time is not in (1): it overlaps rank 0's.
-Run it once per TP size (or call profile_decode from another script, as
+AIOS_PROFILE_TRACE=PREFIX also writes each profiled window's timeline to
+PREFIX-<n>.json (Chrome trace format). Run it once per TP size (or call profile_decode from another script, as
 benchmarks/tp_scaling.py does).
 """
 import argparse
 import collections
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -164,6 +166,9 @@ def _kernel_profile(llm: LLM, steps: int, work=None) -> dict:
             work()
         torch.cuda.synchronize()
         wall = time.perf_counter() - start
+    if os.environ.get("AIOS_PROFILE_TRACE"):   # a timeline for chrome://tracing or perfetto
+        _kernel_profile.traces += 1
+        prof.export_chrome_trace(f"{os.environ['AIOS_PROFILE_TRACE']}-{_kernel_profile.traces}.json")
     events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
     events.sort(key=lambda e: e.self_device_time_total, reverse=True)
     busy = sum(e.self_device_time_total for e in events)
@@ -174,6 +179,9 @@ def _kernel_profile(llm: LLM, steps: int, work=None) -> dict:
             "nccl_ms_per_step": nccl / 1e3 / steps,
             "top_kernels_ms_per_step": [[e.key[:90], e.self_device_time_total / 1e3 / steps,
                                          e.count // steps] for e in events[:15]]}
+
+
+_kernel_profile.traces = 0
 
 
 def print_result(r: dict) -> None:

@@ -67,8 +67,8 @@ def main():
     p.add_argument("--workloads", default="nano,table")
     p.add_argument("--profile-batches", default="32,256", help="empty: no profile")
     p.add_argument("--profile-prefill", action="store_true", help="also profile a prefill step (16 x 1,024 tokens)")
-    p.add_argument("--profile-prefill-prompts", type=int, default=16,
-                   help="the prefill profile's prompts of 1,024 tokens, in one step")
+    p.add_argument("--profile-prefill-prompts", default="16",
+                   help="the prefill profile's prompts of 1,024 tokens in one step (a list: one profile each)")
     p.add_argument("--no-async-scheduling", action="store_true")
     p.add_argument("--max-num-seqs", type=int, default=None, help="seats (the course's: 32)")
     p.add_argument("--num-kv-blocks", type=int, default=None,
@@ -95,7 +95,7 @@ def main():
               f"async scheduling {llm.config.async_scheduling}, all-reduce {llm.model_runner.all_reduce}, "
               f"CUDA graphs {llm.model_runner.graph_runner is not None})", flush=True)
         warm = True
-        for name in args.workloads.split(","):
+        for name in filter(None, args.workloads.split(",")):
             workload = WORKLOADS[name]
             if args.chat_sampling:   # under TP: gathered, or by slices with AIOS_TP_SAMPLING=slices+cuts
                 workload = dataclasses.replace(workload, top_p=0.95, top_k=20)
@@ -120,8 +120,9 @@ def main():
         profile_sampling = (SamplingParams(temperature=0.6, top_p=0.95, top_k=20, max_tokens=4096, ignore_eos=True)
                             if args.chat_sampling or args.profile_chat_sampling else None)
         if args.profile_prefill:
-            profiles.append(profile_prefill(llm, prompts=args.profile_prefill_prompts))
-            print_result(profiles[-1])
+            for prompts in args.profile_prefill_prompts.split(","):
+                profiles.append(profile_prefill(llm, prompts=int(prompts)))
+                print_result(profiles[-1])
         for batch in filter(None, args.profile_batches.split(",")):
             profiles.append(profile_decode(llm, int(batch), args.profile_prompt_len, sampling=profile_sampling))
             print_result(profiles[-1])
