@@ -182,3 +182,23 @@ def test_gpu_layer_kernels_match_transformers(tiny_qwen3_dir):
         with torch.inference_mode():
             ref = hf_model(torch.tensor([p])).logits[0, -1]
         torch.testing.assert_close(row, ref, atol=TINY_LOGITS_ATOL, rtol=0)
+
+
+def test_gpu_layer_kernels_decode_from_the_cache_they_fill(tiny_qwen3_dir):
+    """On a GPU the q/k-norm + RoPE kernel also writes k and v into the paged KV
+    cache (no store kernel of their own). Decode reads that cache: greedy
+    tokens over several steps equal transformers' generate()."""
+    hf_model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).float().eval()
+    llm = LLM(tiny_qwen3_dir)
+    llm.model_runner._use_triton_layer_kernels()
+    assert llm.model_runner.model.model.layers[0].self_attn.fused_kv_store
+    prompts = random_prompts([5, 23], seed=7)
+    outputs = llm.generate(prompts, greedy(8), use_tqdm=False)
+    for p, out in zip(prompts, outputs):
+        with torch.inference_mode():
+            ref = hf_model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                    max_new_tokens=8, min_new_tokens=8, do_sample=False,
+                                    eos_token_id=None, pad_token_id=0)[0, len(p):].tolist()
+        assert out["token_ids"] == ref
+    assert_all_blocks_free(llm)
+

@@ -111,7 +111,7 @@ class ModelRunner:
 
     def _use_triton_layer_kernels(self) -> None:
         """Swap the layers' PyTorch references for the fused Triton kernels."""
-        from aios.kernels.qk_norm_rotary import qk_norm_rotary
+        from aios.kernels.qk_norm_rotary import STORE_KV, qk_norm_rotary
         from aios.kernels.rms_norm import rms_norm
         from aios.kernels.rotary import rotary
         from aios.kernels.silu_and_mul import silu_and_mul
@@ -125,6 +125,7 @@ class ModelRunner:
                 module.impl = kernels[type(module)]
             elif isinstance(module, Qwen3Attention):   # Llama and Qwen2 use it too
                 module.fused_qk_norm_rotary = qk_norm_rotary
+                module.fused_kv_store = STORE_KV
         from aios.kernels.sampling import gumbel_sample
         from aios.kernels.top_k_top_p import top_k_top_p_thresholds
         self.sampler.impl = gumbel_sample   # one pass over the logits (aios/kernels/sampling.py)

@@ -31,9 +31,13 @@ def head_halves(base_ptr, stride_h, stride_d, num_heads,
 
 @triton.jit
 def rotate_and_store(p1, p2, mask, x1, x2, cos, sin):
-    """Rotate the float32 halves (x1, x2) and store them at (p1, p2), rounded."""
-    tl.store(p1, (x1 * cos - x2 * sin).to(p1.dtype.element_ty), mask=mask)
-    tl.store(p2, (x2 * cos + x1 * sin).to(p1.dtype.element_ty), mask=mask)
+    """Rotate the float32 halves (x1, x2), store them at (p1, p2), rounded, and
+    return what was stored."""
+    y1 = (x1 * cos - x2 * sin).to(p1.dtype.element_ty)
+    y2 = (x2 * cos + x1 * sin).to(p1.dtype.element_ty)
+    tl.store(p1, y1, mask=mask)
+    tl.store(p2, y2, mask=mask)
+    return y1, y2
 
 
 @triton.jit

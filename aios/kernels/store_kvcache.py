@@ -47,16 +47,22 @@ def _store_kvcache_kernel(
     tl.store(v_cache_ptr + dst, v, mask=mask)
 
 
-def store_kvcache(key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor,
-                  v_cache: torch.Tensor, slot_mapping: torch.Tensor) -> None:
-    """key, value: [N, Hkv, D]; caches: [num_blocks, block_size, Hkv, D];
-    slot_mapping: [N] int32/int64, -1 = skip. Writes the caches in place."""
+def check_store_shapes(key, value, k_cache, v_cache, slot_mapping) -> None:
+    """What the store assumes (aios/kernels/qk_norm_rotary.py stores the same way)."""
     N, num_kv_heads, head_dim = key.shape
     assert head_dim in HEAD_DIMS, f"head_dim must be one of {HEAD_DIMS}, got {head_dim}"
     assert value.shape == key.shape and slot_mapping.shape == (N,)
     assert k_cache.shape == v_cache.shape and k_cache.stride() == v_cache.stride()
     assert k_cache.shape[2:] == (num_kv_heads, head_dim), "cache layout must be [blocks, block_size, Hkv, D]"
     assert k_cache.dtype == key.dtype, "the cache stores the activations' dtype"
+
+
+def store_kvcache(key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor,
+                  v_cache: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+    """key, value: [N, Hkv, D]; caches: [num_blocks, block_size, Hkv, D];
+    slot_mapping: [N] int32/int64, -1 = skip. Writes the caches in place."""
+    N, num_kv_heads, head_dim = key.shape
+    check_store_shapes(key, value, k_cache, v_cache, slot_mapping)
     if N == 0:
         return
     _store_kvcache_kernel[(N,)](

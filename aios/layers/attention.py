@@ -20,10 +20,19 @@ class Attention(nn.Module):
         # big allocation made by the model runner; empty until then.
         self.k_cache = self.v_cache = torch.tensor([])
 
-    def forward(self, q, k, v):
-        """q: [N, H, D]; k, v: [N, Hkv, D] -> [N, H, D]."""
+    def kv_store(self, v) -> tuple | None:
+        """(v, k_cache, v_cache, slot_mapping) for a kernel that stores this step's
+        keys and values itself (aios/kernels/qk_norm_rotary.py); None while there
+        is no cache (the model runner's profiling pass)."""
+        if self.k_cache.numel() == 0:
+            return None
+        return v, self.k_cache, self.v_cache, get_context().slot_mapping
+
+    def forward(self, q, k, v, kv_stored: bool = False):
+        """q: [N, H, D]; k, v: [N, Hkv, D] -> [N, H, D]. kv_stored: k and v are
+        in the cache already (see kv_store)."""
         ctx = get_context()
-        if self.k_cache.numel() > 0:
+        if self.k_cache.numel() > 0 and not kv_stored:
             self.backend.store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping)
         if ctx.is_prefill:
             return self.backend.prefill(q, k, v, self.k_cache, self.v_cache, ctx, self.scale)

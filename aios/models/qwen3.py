@@ -34,8 +34,10 @@ def head_dim(config) -> int:
 
 class Qwen3Attention(nn.Module):
     # On a GPU the model runner sets this to a kernel that does q_norm, k_norm
-    # and RoPE in one launch (aios/kernels/qk_norm_rotary.py); None = the layers.
+    # and RoPE in one launch (aios/kernels/qk_norm_rotary.py), and writes k and v
+    # into the KV cache on the way (unless fused_kv_store is False); None = the layers.
     fused_qk_norm_rotary = None
+    fused_kv_store = True
 
     def __init__(self, config, qkv_bias: bool, qk_norm: bool, rotary_emb: RotaryEmbedding):
         super().__init__()
@@ -58,15 +60,18 @@ class Qwen3Attention(nn.Module):
         q = q.view(-1, self.num_heads, self.head_dim)
         k = k.view(-1, self.num_kv_heads, self.head_dim)
         v = v.view(-1, self.num_kv_heads, self.head_dim)
-        q, k = self.norm_and_rotate(positions, q, k)
-        out = self.attn(q, k, v)                                      # [N, H, D]
+        if self.qk_norm and self.fused_qk_norm_rotary is not None:
+            kv_store = self.attn.kv_store(v) if self.fused_kv_store else None
+            q, k = self.fused_qk_norm_rotary(positions, q, k, self.q_norm.weight, self.k_norm.weight,
+                                             self.q_norm.eps, self.rotary_emb.cos_sin_cache, kv_store)
+            out = self.attn(q, k, v, kv_stored=kv_store is not None)  # [N, H, D]
+        else:
+            q, k = self.norm_and_rotate(positions, q, k)
+            out = self.attn(q, k, v)
         return self.o_proj(out.flatten(1))
 
     def norm_and_rotate(self, positions, q, k):
         """Qwen3's q/k norm (per head, over D), then RoPE."""
-        if self.qk_norm and self.fused_qk_norm_rotary is not None:
-            return self.fused_qk_norm_rotary(positions, q, k, self.q_norm.weight, self.k_norm.weight,
-                                             self.q_norm.eps, self.rotary_emb.cos_sin_cache)
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         return self.rotary_emb(positions, q, k)
