@@ -17,10 +17,12 @@ registers, and a layer launches one kernel fewer.
 
 Each head is loaded as its two halves (x1 = features [0, D/2), x2 = [D/2, D)),
 which is what the rotation pairs up; the head's mean of squares is the sum
-over both halves. Rounding follows the reference step by step: the normalized
-head is rounded to the activations' dtype, multiplied by the norm's weight
-and rounded again (as RMSNorm returns it), then rotated in float32 and rounded
-on the store (as RoPE does).
+over both halves. Rounding: the normalized head is rounded to the activations'
+dtype, multiplied by the norm's weight and rounded again (as Qwen3's RMSNorm
+does), then rotated in float32 and rounded once on the store. The reference
+layers rotate in the activations' dtype, as Hugging Face's models do, so in
+bf16 the two differ by about one rounding, the kernel the nearer to exact
+(tests/test_kernels.py says by how much).
 """
 import os
 

@@ -6,6 +6,10 @@
 # same greedy tokens both ways; then, time permitting, the split merge inside
 # the decode kernel and the one-GPU rows of random:Qwen3-8B. Each result lands
 # in $OUT as soon as it exists.
+#
+# As run, this lost most of its rows: the device tool brings back at most 8
+# files of $OUT (what came back is in call1/). gpu_suite.sh tars its results
+# for that reason; call2.sh re-measured the A/B rows on the same warm machine.
 set -u
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/gpu.txt"
