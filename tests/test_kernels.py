@@ -24,7 +24,8 @@ import pytest  # noqa: E402
 
 from aios.backends.torch_backend import TorchBackend  # noqa: E402
 from aios.backends.triton_backend import TritonBackend  # noqa: E402
-from aios.kernels.decode_attention import decode_attention, merge_counters  # noqa: E402
+from aios.kernels.decode_attention import (MIN_SPLIT_TOKENS, SMALL_BATCH_SPLIT_TOKENS,  # noqa: E402
+                                           choose_split_tokens, decode_attention, merge_counters)
 from aios.kernels.prefill_attention import prefill_attention  # noqa: E402
 from aios.kernels.qk_norm_rotary import qk_norm_rotary  # noqa: E402
 from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E402
@@ -476,6 +477,17 @@ def test_decode(lens, block_size, heads, kv_heads, head_dim, dtype, split_tokens
 @pytest.mark.parametrize("block_size", [32, 64, 128, 256] if CUDA else [256])
 def test_decode_block_sizes(block_size, dtype, split_tokens):
     _check_decode(DECODE_LENS[0], block_size, 4, 2, 128, dtype, split_tokens)
+
+
+def test_decode_splits_shorter_for_small_batches():
+    """Inside a CUDA graph (no length hint) the splits are as short as allowed: 128
+    positions while (sequence, KV head) rows are few (<= 64), 256 past that; a batch
+    that fills the GPU by itself gets one split over the whole capacity."""
+    def split(batch):
+        return choose_split_tokens(batch, 8, 8192, 64, num_sms=132)
+    assert [split(b) for b in (1, 4, 8)] == [SMALL_BATCH_SPLIT_TOKENS] * 3
+    assert [split(b) for b in (16, 32)] == [MIN_SPLIT_TOKENS] * 2
+    assert split(64) == 8192
 
 
 @pytest.mark.parametrize("hint", [None, 1, 10_000])
