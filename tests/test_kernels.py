@@ -319,7 +319,7 @@ def test_qk_norm_rotary(dtype, n, heads, kv_heads, head_dim):
 def test_qk_norm_rotary_stores_kv(dtype, heads, kv_heads, head_dim, block_size):
     """With kv_store the kernel also writes the rotated k, and v, into their cache
     slots: the cache equals store_kvcache_ref of what it returns; -1 slots stay."""
-    n, num_blocks = 9, 3
+    n = num_blocks = 9
     cache = _cos_sin_cache(4096, head_dim)
     positions = torch.randint(0, 4096, (n,), device=DEVICE)
     qkv = 3 * randn(n, (heads + 2 * kv_heads) * head_dim, dtype=dtype)
@@ -327,11 +327,10 @@ def test_qk_norm_rotary_stores_kv(dtype, heads, kv_heads, head_dim, block_size):
     k = qkv[:, heads * head_dim:(heads + kv_heads) * head_dim].view(n, kv_heads, head_dim)
     v = qkv[:, (heads + kv_heads) * head_dim:].view(n, kv_heads, head_dim)
     q_w, k_w = (1 + 0.1 * randn(head_dim)).to(dtype), (1 + 0.1 * randn(head_dim)).to(dtype)
-    slots = torch.randperm(num_blocks * block_size)[:n] if num_blocks * block_size >= n else torch.arange(n)
-    slots = slots.to(torch.int32)
+    slots = torch.randperm(num_blocks * block_size)[:n].to(torch.int32)
     slots[::4] = -1                                              # a CUDA graph's padding
     slots = slots.to(DEVICE)
-    shape = (max(num_blocks, n), block_size, kv_heads, head_dim)
+    shape = (num_blocks, block_size, kv_heads, head_dim)
     k_cache = torch.full(shape, 7.0, device=DEVICE, dtype=dtype)   # poison
     v_cache = torch.full(shape, -7.0, device=DEVICE, dtype=dtype)
     q_plain, k_plain = qk_norm_rotary(positions, q.clone(), k.clone(), q_w, k_w, 1e-6, cache)

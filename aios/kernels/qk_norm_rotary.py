@@ -42,7 +42,8 @@ STORE_KV = os.environ.get("AIOS_QK_NORM_STORE_KV", "1") != "0"
 @triton.jit
 def _norm_rotate_heads(base_ptr, stride_h, stride_d, num_heads, w_ptr, eps, cos, sin,
                        HALF: tl.constexpr, BLOCK_H: tl.constexpr):
-    """RMSNorm (weight at w_ptr) then rotate the [num_heads, 2 * HALF] rows at base_ptr."""
+    """RMSNorm (weight at w_ptr) then rotate the [num_heads, 2 * HALF] rows at base_ptr,
+    in place; returns the two rotated halves, as stored."""
     p1, p2, mask = head_halves(base_ptr, stride_h, stride_d, num_heads, HALF, BLOCK_H)
     x1 = tl.load(p1, mask=mask, other=0.0)
     x2 = tl.load(p2, mask=mask, other=0.0)
@@ -118,23 +119,22 @@ def qk_norm_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
     assert q_weight.shape == (head_dim,) and k_weight.shape == (head_dim,)
     assert q_weight.dtype == q.dtype and k_weight.dtype == k.dtype, \
         "the norms' weights must be in the activations' dtype (as the model holds them)"
-    v = k_cache = v_cache = slot_mapping = k   # unread when nothing is stored
     if kv_store is not None:
-        v, k_cache, v_cache, slot_mapping = kv_store
-        check_store_shapes(k, v, k_cache, v_cache, slot_mapping)
+        check_store_shapes(k, *kv_store)
+    # Without kv_store the kernel reads none of these: views standing in for them.
+    v, k_cache, v_cache, slot_mapping = kv_store or (k, k[:1, None], k[:1, None], positions)
     if N > 0:
         _qk_norm_rotary_kernel[(N,)](
             positions, q, k, q_weight, k_weight, cos_sin_cache,
             v, k_cache, v_cache, slot_mapping,
-            *q.stride(), *k.stride(), *v.stride(),
-            *(k_cache.stride() if kv_store is not None else (0, 0, 0, 0)),
+            *q.stride(), *k.stride(), *v.stride(), *k_cache.stride(),
             cos_sin_cache.stride(0),
             num_q_heads, k.shape[1], eps,
             HALF=head_dim // 2,
             BLOCK_HQ=next_power_of_2(num_q_heads),
             BLOCK_HK=next_power_of_2(k.shape[1]),
             STORE_KV=kv_store is not None,
-            KV_BLOCK_SIZE=k_cache.shape[1] if kv_store is not None else 1,
+            KV_BLOCK_SIZE=k_cache.shape[1],
             num_warps=4,
         )
     return q, k
