@@ -67,7 +67,8 @@ def cases(hidden: int = 4096, inter: int = 12288) -> dict:
     silu_out = torch.empty(1, inter, device=dev, dtype=bf16)
     silu_grid = (1, triton.cdiv(inter, 1024))
     silu_args = dict(x_ptr=gate_up, out_ptr=silu_out, stride_x=gate_up.stride(0),
-                     stride_out=silu_out.stride(0), n_cols=inter, BLOCK=1024)
+                     stride_out=silu_out.stride(0), n_cols=inter, BLOCK=1024,
+                     USE_PDL=False, LAUNCH_EARLY=False)
     return {
         "aten mul (x * w)": lambda: x * w,
         "F.rms_norm (one kernel)": lambda: F.rms_norm(x, (hidden,), w, 1e-6),

@@ -39,6 +39,7 @@ import triton.language as tl
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
 from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.tickets import ticket_counters
 
 LOG2E = 1.4426950408889634
@@ -83,7 +84,9 @@ def _decode_split_kernel(
     FUSED_MERGE: tl.constexpr,                    # the last split to finish merges
     DOT_PREC: tl.constexpr,
     UPCAST_DOT: tl.constexpr,                     # see _dot
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid = tl.program_id(0)
     seq = pid // num_kv_heads
     kv_head = pid % num_kv_heads
@@ -231,13 +234,13 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
         GROUP=group, GROUP_PAD=max(16, next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
         DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
-        num_warps=nw, num_stages=ns,
+        num_warps=nw, num_stages=ns, **pdl_options(q.device),
     )
     if not direct and not fused:
         decode_merge_kernel[(B * num_heads,)](
             part_o, part_lse, out, context_lens, *out.stride(),
             num_heads, num_splits, split_tokens,
             HEAD_DIM=head_dim, BLOCK_S=16,     # one tile size for every split count
-            num_warps=4,
+            num_warps=4, **pdl_options(q.device),
         )
     return out

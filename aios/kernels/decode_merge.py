@@ -13,6 +13,8 @@ query group, when the last split to finish merges (fused_merge).
 import triton
 import triton.language as tl
 
+from aios.kernels.pdl import wait_for_previous_kernel
+
 
 # Both counts change with the batch and its lengths when the kernel runs
 # eagerly: unspecialized, so one compiled merge serves them all.
@@ -22,8 +24,10 @@ def decode_merge_kernel(
     stride_ob, stride_oh, stride_od,
     num_heads, num_splits, split_tokens,
     HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
     """out = sum_s w_s * o_s / sum_s w_s with w_s = 2^(lse_s - max lse)."""
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid = tl.program_id(0)
     seq = pid // num_heads
     head = pid % num_heads

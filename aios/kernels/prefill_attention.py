@@ -30,6 +30,7 @@ import triton.language as tl
 
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.host_math import cdiv
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 LOG2E = 1.4426950408889634
 
@@ -115,7 +116,9 @@ def _prefill_kernel(
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     PAGED: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
     DOT_PREC: tl.constexpr, UPCAST_DOT: tl.constexpr,  # see _dot
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid_bh = tl.program_id(0)
     seq = pid_bh // num_heads
     head = pid_bh % num_heads
@@ -219,6 +222,6 @@ def prefill_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seq
         GROUP=num_heads // num_kv_heads, HEAD_DIM=head_dim, BLOCK_M=bm, BLOCK_N=bn,
         PAGED=paged, KV_BLOCK_SIZE=kv_block_size,
         DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
-        num_warps=nw, num_stages=ns,
+        num_warps=nw, num_stages=ns, **pdl_options(q.device),
     )
     return out

@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.rotary import check_shapes, head_halves, load_cos_sin, rotate_and_store
 from aios.kernels.store_kvcache import check_store_shapes
 
@@ -84,7 +85,9 @@ def _qk_norm_rotary_kernel(
     BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr,
     STORE_KV: tl.constexpr,      # also write k and v into their cache slot
     KV_BLOCK_SIZE: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     token = tl.program_id(0).to(tl.int64)
     cos, sin = load_cos_sin(pos_ptr, cache_ptr, token, stride_cache, HALF)
     _norm_rotate_heads(q_ptr + token * stride_qn, stride_qh, stride_qd, num_q_heads,
@@ -135,6 +138,6 @@ def qk_norm_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
             BLOCK_HK=next_power_of_2(k.shape[1]),
             STORE_KV=kv_store is not None,
             KV_BLOCK_SIZE=k_cache.shape[1],
-            num_warps=4,
+            num_warps=4, **pdl_options(q.device),
         )
     return q, k

@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 
 @triton.jit
@@ -25,7 +26,9 @@ def _rms_norm_kernel(
     n_cols, eps,
     HAS_RESIDUAL: tl.constexpr,
     BLOCK: tl.constexpr,           # n_cols rounded up to a power of two
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < n_cols
@@ -74,6 +77,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float,
             hidden, eps,
             HAS_RESIDUAL=residual is not None, BLOCK=block,
             num_warps=min(max(block // 256, 1), 16),  # ~8 elements per thread per pass
+            **pdl_options(x.device),
         )
     if x.dim() != 2:   # back to x's shape (a view costs the host ~2 us: not when it is already)
         out, new_res = out.view(x.shape), new_res.view(x.shape)

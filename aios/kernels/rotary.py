@@ -14,6 +14,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
 
@@ -69,7 +70,9 @@ def _rotary_kernel(
     num_q_heads, num_k_heads,
     HALF: tl.constexpr,          # head_dim // 2
     BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     token = tl.program_id(0).to(tl.int64)
     cos, sin = load_cos_sin(pos_ptr, cache_ptr, token, stride_cache, HALF)
     _rotate_heads(q_ptr + token * stride_qn, stride_qh, stride_qd, num_q_heads,
@@ -104,6 +107,6 @@ def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
             HALF=head_dim // 2,
             BLOCK_HQ=next_power_of_2(num_q_heads),
             BLOCK_HK=next_power_of_2(k.shape[1]),
-            num_warps=4,
+            num_warps=4, **pdl_options(q.device),
         )
     return q, k

@@ -62,6 +62,7 @@ import triton.language as tl
 from triton.language.extra import libdevice
 
 from aios.kernels.host_math import cdiv, sm_count
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 BLOCK = 1024               # tokens per tile: 8 per thread with 4 warps
 NUM_WARPS = 4
@@ -155,7 +156,9 @@ def _sample_split_kernel(
     WITH_SCORE: tl.constexpr,       # also write the winner's score (vocabulary shards)
     MASKED: tl.constexpr,           # thresholds given (top-k / top-p)
     FAST_LOG: tl.constexpr,         # see _log
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     row = tl.program_id(0)
     split = tl.program_id(1)
     start = split * split_tokens
@@ -192,8 +195,10 @@ def _sample_split_kernel(
 # serves every batch (a compile in the middle of serving costs ~0.2 s).
 @triton.jit(do_not_specialize=["num_splits", "first_id"])
 def _sample_merge_kernel(part_score_ptr, part_id_ptr, out_ptr, out_score_ptr, num_splits, first_id,
-                         BLOCK_S: tl.constexpr, WITH_SCORE: tl.constexpr):
+                         BLOCK_S: tl.constexpr, WITH_SCORE: tl.constexpr,
+                         USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr):
     """out[row] = the token id of the best split's best (the lowest id on ties)."""
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     row = tl.program_id(0)
     s = tl.arange(0, BLOCK_S)
     valid = s < num_splits
@@ -260,11 +265,12 @@ def gumbel_sample(logits, temperatures, seeds, positions, thresholds=None, *, fi
         out, out_score, part_score, part_id, logits.stride(0), vocab, split_tokens, first_id,
         BLOCK=block, DIRECT=direct, WITH_SCORE=with_scores, MASKED=masked,
         FAST_LOG=logits.device.type == "cuda",
-        num_warps=num_warps or NUM_WARPS,
+        num_warps=num_warps or NUM_WARPS, **pdl_options(logits.device),
     )
     if not direct:
         _sample_merge_kernel[(batch,)](
             part_score, part_id, out, out_score, num_splits, first_id,
             BLOCK_S=MAX_SPLITS, WITH_SCORE=with_scores, num_warps=4,   # one tile size: see above
+            **pdl_options(logits.device),
         )
     return (out_score, out) if with_scores else out

@@ -11,6 +11,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 
 @triton.jit
@@ -19,7 +20,9 @@ def _silu_and_mul_kernel(
     stride_x, stride_out,   # row strides; columns are contiguous
     n_cols,                 # I, the width of one half
     BLOCK: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < n_cols
@@ -44,6 +47,6 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     if rows > 0:
         _silu_and_mul_kernel[(rows, cdiv(n_cols, block))](
             x2, out, x2.stride(0), out.stride(0), n_cols,
-            BLOCK=block, num_warps=4,
+            BLOCK=block, num_warps=4, **pdl_options(x.device),
         )
     return out if x.dim() == 2 else out.view(*x.shape[:-1], n_cols)

@@ -40,6 +40,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.tickets import ticket_counters
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -74,7 +75,9 @@ def _skinny_gemm_kernel(
     HAS_BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_IN_FP32: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     rows = tl.arange(0, BLOCK_M)
@@ -244,6 +247,7 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         m, n, k, x2.stride(0), weight.stride(0), y.stride(0), k_per_split, split_k,
         HAS_BIAS=bias is not None, BLOCK_M=rows_bucket(m), BLOCK_N=cfg.block_n,
         BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        **pdl_options(x.device),
     )
     return y.view(*x.shape[:-1], n)
 

@@ -12,6 +12,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two: tl.arange needs one
 
@@ -26,7 +27,9 @@ def _store_kvcache_kernel(
     KV_BLOCK_SIZE: tl.constexpr,              # tokens per cache block
     HEAD_DIM: tl.constexpr,
     BLOCK_H: tl.constexpr,                    # num_kv_heads rounded up to a power of two
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     token = tl.program_id(0)
     slot = tl.load(slot_ptr + token).to(tl.int64)   # int64: slot * stride overflows int32
     heads = tl.arange(0, BLOCK_H)                   # [BLOCK_H]
@@ -70,5 +73,5 @@ def store_kvcache(key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor,
         *key.stride(), *value.stride(), *k_cache.stride(),
         num_kv_heads,
         KV_BLOCK_SIZE=k_cache.shape[1], HEAD_DIM=head_dim,
-        BLOCK_H=next_power_of_2(num_kv_heads),
+        BLOCK_H=next_power_of_2(num_kv_heads), **pdl_options(key.device),
     )

@@ -44,6 +44,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import next_power_of_2
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 
 BLOCK = 2048
 NUM_WARPS = 8
@@ -91,7 +92,9 @@ def _top_k_top_p_threshold_kernel(
     BITS: tl.constexpr,             # bits of the logits' dtype (16 or 32)
     CAND_BLOCK: tl.constexpr,       # a power of two >= num_cand
     BLOCK: tl.constexpr,
+    USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     row = tl.program_id(0)
     row_ptr = logits_ptr + row.to(tl.int64) * stride_row
     temp = tl.load(temps_ptr + row).to(tl.float32)
@@ -210,6 +213,6 @@ def top_k_top_p_thresholds(logits, temperatures, top_ks, top_ps, num_candidates=
         logits, temperatures.contiguous(), top_ks.contiguous(), top_ps.contiguous(), candidates,
         out, logits.stride(0), vocab, k,
         BITS=logits.element_size() * 8, CAND_BLOCK=next_power_of_2(k),
-        BLOCK=BLOCK if logits.is_cuda else 256, num_warps=NUM_WARPS,
+        BLOCK=BLOCK if logits.is_cuda else 256, num_warps=NUM_WARPS, **pdl_options(logits.device),
     )
     return out
