@@ -40,7 +40,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
-from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
+from aios.kernels.pdl import gemm_prefetch, pdl_options, prefetch_l2, wait_for_previous_kernel
 from aios.kernels.tickets import ticket_counters
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -75,9 +75,9 @@ def _skinny_gemm_kernel(
     HAS_BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_IN_FP32: tl.constexpr,
+    PREFETCH_W: tl.constexpr,     # bf16/fp16 only: 64 elements a line
     USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
-    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     rows = tl.arange(0, BLOCK_M)
@@ -90,6 +90,12 @@ def _skinny_gemm_kernel(
     # only the end of K needs a mask.
     k_lo = pid_k * k_per_split
     k_hi = tl.minimum(k_lo + k_per_split, K)
+    if PREFETCH_W:   # W is no output of the kernel before: ask for it while that one runs
+        lines = tl.arange(0, BLOCK_K // 64) * 64                # one pointer per 128-byte line
+        for k in range(k_lo, k_hi, BLOCK_K):
+            ok = col_ok[:, None] & ((k + lines) < K)[None, :]
+            prefetch_l2(tl.where(ok, w_rows + (k + lines)[None, :], w_ptr))
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(k_lo, k_hi, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K)
@@ -246,7 +252,7 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         x2, weight, bias if bias is not None else y, y, partials, counters,
         m, n, k, x2.stride(0), weight.stride(0), y.stride(0), k_per_split, split_k,
         HAS_BIAS=bias is not None, BLOCK_M=rows_bucket(m), BLOCK_N=cfg.block_n,
-        BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, PREFETCH_W=gemm_prefetch(x.device), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **pdl_options(x.device),
     )
     return y.view(*x.shape[:-1], n)
