@@ -86,7 +86,10 @@ class Qwen3MLP(nn.Module):
         self.act = SiluAndMul()
 
     def forward(self, x):
-        return self.down_proj(self.act(self.gate_up_proj(x)))
+        gate_up = self.gate_up_proj(x)
+        if self.down_proj.gated_impl is not None:   # a GPU: the activation inside the down GEMM
+            return self.down_proj(gate_up, act=self.act)
+        return self.down_proj(self.act(gate_up))
 
 
 class Qwen3DecoderLayer(nn.Module):
