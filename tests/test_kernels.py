@@ -34,9 +34,8 @@ from aios.kernels.reference import (decode_attention_ref, linear_ref,  # noqa: E
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.rotary import rotary  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
-from aios.kernels.skinny_gemm import (CONFIGS, GemmConfig, load_configs, skinny_gated_linear,  # noqa: E402
-                                      skinny_gemm, skinny_linear, tile_counters)
-from aios.layers.activation import SiluAndMul  # noqa: E402
+from aios.kernels.skinny_gemm import (CONFIGS, GemmConfig, load_configs, skinny_gemm,  # noqa: E402
+                                      skinny_linear, tile_counters)
 from aios.kernels.store_kvcache import store_kvcache  # noqa: E402
 from aios.utils.context import Context  # noqa: E402
 
@@ -196,31 +195,6 @@ def test_skinny_gemm(rows, n, k, with_bias, config, dtype):
     out = skinny_gemm(x, weight, bias, config)
     assert out.shape == (rows, n) and out.dtype == dtype
     check(out, _linear_ref64(x, weight, bias), dtype)
-
-
-@pytest.mark.parametrize("rows", [1, 5, 32])
-def test_skinny_gemm_gated_is_silu_and_mul_then_the_gemm(rows):
-    """gated=True: the MLP's activation computed as the down GEMM loads [gate | up],
-    rounded as silu_and_mul rounds it, so the bits are those of the two kernels."""
-    k, n = 200, 72
-    gate_up = randn(rows, 2 * k, dtype=torch.bfloat16)
-    weight = randn(n, k, dtype=torch.bfloat16) / k ** 0.5
-    config = GemmConfig(16, 64, 3)
-    fused = skinny_gemm(gate_up, weight, None, config, gated=True)
-    assert torch.equal(fused, skinny_gemm(silu_and_mul(gate_up), weight, None, config))
-    check(fused, _linear_ref64(silu_and_mul_ref(gate_up.float()), weight, None), torch.bfloat16)
-
-
-def test_skinny_gated_linear_runs_a_course_activation_itself():
-    """Not the engine's silu_and_mul in the MLP (a learner's, the reference): it runs
-    first, then the matmul; never fused away."""
-    calls = []
-    act = SiluAndMul()
-    act.impl = lambda x: calls.append(x.shape) or silu_and_mul_ref(x)
-    gate_up, weight = randn(3, 64, dtype=torch.bfloat16), randn(24, 32, dtype=torch.bfloat16)
-    out = skinny_gated_linear(gate_up, weight, act)
-    assert calls == [(3, 64)]
-    assert torch.equal(out, torch.nn.functional.linear(silu_and_mul_ref(gate_up), weight))
 
 
 def test_skinny_gemm_configs_file_adds_entries(tmp_path):

@@ -25,9 +25,8 @@ from aios.kernels.skinny_gemm import GemmConfig, skinny_gemm  # noqa: E402
 
 
 def test_pdl_is_off_on_a_cpu():
-    assert pdl.pdl_options(torch.device("cpu"), before_gemm=True) == \
+    assert pdl.pdl_options(torch.device("cpu")) == \
         {"USE_PDL": False, "LAUNCH_EARLY": False, "launch_pdl": False}
-    assert not pdl.gemm_prefetch(torch.device("cpu"))
 
 
 def test_a_wrong_aios_pdl_says_what_it_takes():
@@ -45,10 +44,10 @@ def _mlp_block(x, residual, norm_w, w_gate_up, w_down):
     return skinny_gemm(act, w_down, None, GemmConfig(16, 128, 8)), residual
 
 
-def _replayed(mode: str, prefetch: bool, inputs):
+def _replayed(mode: str, inputs):
     """The block's outputs, captured in a CUDA graph under AIOS_PDL=mode and replayed twice."""
-    saved = pdl.MODE, pdl.GEMM_PREFETCH
-    pdl.MODE, pdl.GEMM_PREFETCH = mode, prefetch
+    saved = pdl.MODE
+    pdl.MODE = mode
     pdl.use_pdl.cache_clear()
     try:
         static = [t.clone() for t in inputs]
@@ -62,14 +61,14 @@ def _replayed(mode: str, prefetch: bool, inputs):
         torch.cuda.synchronize()
         return out.clone(), new_res.clone()
     finally:
-        pdl.MODE, pdl.GEMM_PREFETCH = saved
+        pdl.MODE = saved
         pdl.use_pdl.cache_clear()
 
 
 @pytest.mark.skipif(not CUDA or torch.cuda.get_device_capability()[0] < 9,
                     reason="programmatic dependent launch needs a Hopper GPU")
-@pytest.mark.parametrize("mode,prefetch", [("1", False), ("1", True), ("early", False)])
-def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode, prefetch):
+@pytest.mark.parametrize("mode", ["1", "early"])
+def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode):
     torch.manual_seed(0)
     m, hidden, inter = 24, 1024, 3072
     dev, bf16 = "cuda", torch.bfloat16
@@ -78,6 +77,6 @@ def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode, prefetch):
               torch.rand(hidden, device=dev, dtype=bf16) + 0.5,
               torch.randn(2 * inter, hidden, device=dev, dtype=bf16) / hidden ** 0.5,
               torch.randn(hidden, inter, device=dev, dtype=bf16) / inter ** 0.5]
-    plain = _replayed("0", False, inputs)
-    with_pdl = _replayed(mode, prefetch, inputs)
+    plain = _replayed("0", inputs)
+    with_pdl = _replayed(mode, inputs)
     assert torch.equal(with_pdl[0], plain[0]) and torch.equal(with_pdl[1], plain[1])

@@ -136,14 +136,11 @@ class ModelRunner:
 
     def _use_skinny_gemm(self) -> None:
         """Decode-sized matmuls through a kernel that spreads the weight read over every SM."""
-        from aios.kernels.skinny_gemm import skinny_gated_linear, skinny_linear, tile_counters
+        from aios.kernels.skinny_gemm import skinny_linear, tile_counters
         from aios.layers.linear import LinearBase
-        from aios.models.qwen3 import Qwen3MLP
         for module in self.model.modules():
             if isinstance(module, LinearBase):
                 module.impl = skinny_linear
-            if isinstance(module, Qwen3MLP):   # silu(gate) * up inside the down GEMM
-                module.down_proj.gated_impl = skinny_gated_linear
         tile_counters(self.device)   # now, so that no CUDA graph owns them
 
     def _can_sample_vocab_slices(self) -> tuple[bool, bool]:

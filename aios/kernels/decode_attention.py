@@ -234,13 +234,13 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
         GROUP=group, GROUP_PAD=max(16, next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
         DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
-        num_warps=nw, num_stages=ns, **pdl_options(q.device, before_gemm=direct or fused),
+        num_warps=nw, num_stages=ns, **pdl_options(q.device),
     )
     if not direct and not fused:
         decode_merge_kernel[(B * num_heads,)](
             part_o, part_lse, out, context_lens, *out.stride(),
             num_heads, num_splits, split_tokens,
             HEAD_DIM=head_dim, BLOCK_S=16,     # one tile size for every split count
-            num_warps=4, **pdl_options(q.device, before_gemm=True),
+            num_warps=4, **pdl_options(q.device),
         )
     return out

@@ -22,14 +22,8 @@ order, as always.
 block of this grid has called it, not when they exit. The next kernel's blocks
 then sit on free SM slots waiting, and start the moment this grid's writes land.
 
-A GEMM's weights do not depend on the kernel before it. With
-AIOS_GEMM_PREFETCH=1 the skinny GEMM (skinny_gemm.py) asks for its slice of
-the weight into L2 before it waits, and the kernels that run just before a
-GEMM (RMSNorm, SiLU-and-mul, the decode merge) let it launch early: the
-weight read then overlaps the small kernel instead of following it.
-
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
-"early": every kernel lets the next one launch as soon as it has started;
+"early": also let the next kernel launch as soon as this one has started;
 "0": off (kernels launch in plain stream order, as before Hopper).
 """
 import functools
@@ -42,7 +36,6 @@ import triton.language as tl
 MODE = os.environ.get("AIOS_PDL", "1")
 if MODE not in ("0", "1", "early"):
     raise ValueError(f"AIOS_PDL={MODE!r}: expected 0 (off), 1 (on, the default) or early")
-GEMM_PREFETCH = os.environ.get("AIOS_GEMM_PREFETCH") == "1"
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
@@ -54,25 +47,10 @@ def use_pdl(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(device)[0] >= 9
 
 
-def pdl_options(device: torch.device, before_gemm: bool = False) -> dict:
-    """The launch arguments a kernel wrapper adds: the kernel's USE_PDL and
-    LAUNCH_EARLY, and Triton's launch_pdl. before_gemm: a GEMM usually follows
-    this kernel (it launches early when the GEMMs prefetch their weights)."""
+def pdl_options(device: torch.device) -> dict:
+    """The launch arguments a kernel wrapper adds: the kernel's USE_PDL and Triton's launch_pdl."""
     on = use_pdl(device)
-    early = on and (MODE == "early" or (before_gemm and GEMM_PREFETCH))
-    return {"USE_PDL": on, "LAUNCH_EARLY": early, "launch_pdl": on}
-
-
-def gemm_prefetch(device: torch.device) -> bool:
-    """Should a GEMM ask for its weights before it waits for the kernel before it?"""
-    return GEMM_PREFETCH and use_pdl(device)
-
-
-@triton.jit
-def prefetch_l2(ptrs):
-    """Ask for the 128-byte lines at `ptrs` to be brought into L2 (no registers, no wait)."""
-    tl.inline_asm_elementwise("prefetch.global.L2 [$1]; mov.u32 $0, 0;", "=r,l", [ptrs],
-                              dtype=tl.int32, is_pure=False, pack=1)
+    return {"USE_PDL": on, "LAUNCH_EARLY": on and MODE == "early", "launch_pdl": on}
 
 
 @triton.jit

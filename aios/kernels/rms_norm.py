@@ -77,7 +77,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float,
             hidden, eps,
             HAS_RESIDUAL=residual is not None, BLOCK=block,
             num_warps=min(max(block // 256, 1), 16),  # ~8 elements per thread per pass
-            **pdl_options(x.device, before_gemm=True),
+            **pdl_options(x.device),
         )
     if x.dim() != 2:   # back to x's shape (a view costs the host ~2 us: not when it is already)
         out, new_res = out.view(x.shape), new_res.view(x.shape)

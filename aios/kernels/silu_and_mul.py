@@ -47,6 +47,6 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     if rows > 0:
         _silu_and_mul_kernel[(rows, cdiv(n_cols, block))](
             x2, out, x2.stride(0), out.stride(0), n_cols,
-            BLOCK=block, num_warps=4, **pdl_options(x.device, before_gemm=True),
+            BLOCK=block, num_warps=4, **pdl_options(x.device),
         )
     return out if x.dim() == 2 else out.view(*x.shape[:-1], n_cols)

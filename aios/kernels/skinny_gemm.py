@@ -40,8 +40,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
-from aios.kernels.pdl import gemm_prefetch, pdl_options, prefetch_l2, wait_for_previous_kernel
-from aios.kernels.silu_and_mul import silu_and_mul
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.tickets import ticket_counters
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -52,8 +51,6 @@ _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # floor); `benchmarks/skinny_gemm.py --buckets 64,128 --models Qwen3-8B/tp2` measures them.
 MAX_ROWS = 128
 MAX_TILES = 1 << 16     # output tiles a split-K launch may have (size of the counters)
-# SwiGLU's activation inside the down projection's loads (skinny_gated_linear); 0: its own kernel.
-AIOS_GATED_GEMM = os.environ.get("AIOS_GATED_GEMM", "1") == "1"
 
 
 @triton.jit
@@ -78,10 +75,9 @@ def _skinny_gemm_kernel(
     HAS_BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_IN_FP32: tl.constexpr,
-    PREFETCH_W: tl.constexpr,     # bf16/fp16 only: 64 elements a line
-    GATED: tl.constexpr,          # x holds [gate | up] ([M, 2K]): SwiGLU's activation fused in
     USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     rows = tl.arange(0, BLOCK_M)
@@ -94,23 +90,11 @@ def _skinny_gemm_kernel(
     # only the end of K needs a mask.
     k_lo = pid_k * k_per_split
     k_hi = tl.minimum(k_lo + k_per_split, K)
-    if PREFETCH_W:   # W is no output of the kernel before: ask for it while that one runs
-        lines = tl.arange(0, BLOCK_K // 64) * 64                # one pointer per 128-byte line
-        for k in range(k_lo, k_hi, BLOCK_K):
-            ok = col_ok[:, None] & ((k + lines) < K)[None, :]
-            prefetch_l2(tl.where(ok, w_rows + (k + lines)[None, :], w_ptr))
-    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(k_lo, k_hi, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K)
         k_ok = ks < K
-        x_ok = row_ok[:, None] & k_ok[None, :]
-        if GATED:   # x is [gate | up]: the A operand is silu(gate) * up, rounded as silu_and_mul does
-            gate = tl.load(x_rows + ks[None, :], mask=x_ok, other=0.0).to(tl.float32)
-            up = tl.load(x_rows + K + ks[None, :], mask=x_ok, other=0.0).to(tl.float32)
-            x = (gate / (1.0 + tl.exp(-gate)) * up).to(x_ptr.dtype.element_ty)
-        else:
-            x = tl.load(x_rows + ks[None, :], mask=x_ok, other=0.0)
+        x = tl.load(x_rows + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0)
         w = tl.load(w_rows + ks[None, :], mask=col_ok[:, None] & k_ok[None, :], other=0.0)
         if DOT_IN_FP32:   # Triton's CPU interpreter multiplies 16-bit floats wrongly
             x, w = x.to(tl.float32), w.to(tl.float32)
@@ -143,11 +127,18 @@ class GemmConfig(NamedTuple):
 
 # (rows bucket, N, K) -> config: the shapes where this kernel measured at least
 # 3% faster than cuBLAS (summed over the bucket's row counts) on one H100 or H200
-# (benchmarks/skinny_gemm.py, BENCHMARKS.md). The rows bucket is BLOCK_M: 16
-# for 1-16 rows, 32 for 17-32, 64, 128. Only these shapes leave cuBLAS in the engine
-# (skinny_linear): cuBLAS's small GEMMs are not slow everywhere (Qwen3-0.6B's
-# qkv and gate_up stay with it), and other GPUs have not been measured.
+# (benchmarks/skinny_gemm.py, BENCHMARKS.md), or faster end to end once the
+# engine's own kernels were launched with PDL. The rows bucket is BLOCK_M: 16
+# for 1-16 rows, 32 for 17-32, 64, 128. Only these shapes leave cuBLAS in the
+# engine (skinny_linear); other GPUs have not been measured.
 CONFIGS: dict[tuple[int, int, int], GemmConfig] = {
+    # Qwen3-0.6B: qkv (N 4096, K 1024) and gate_up (N 6144, K 1024): as fast as cuBLAS
+    # alone, but launched with PDL (pdl.py) where cuBLAS is not: +1.4% on `table`
+    # (BENCHMARKS.md, session 13)
+    (16, 4096, 1024): GemmConfig(16, 256, 1, 4, 4),
+    (16, 6144, 1024): GemmConfig(32, 256, 1, 4, 3),
+    (32, 4096, 1024): GemmConfig(16, 256, 1, 4, 4),
+    (32, 6144, 1024): GemmConfig(16, 128, 1, 4, 4),
     # Qwen3-0.6B: o (N 1024, K 2048) and down (N 1024, K 3072): 8 cuBLAS tiles
     (16, 1024, 2048): GemmConfig(32, 128, 4, 4, 4),
     (16, 1024, 3072): GemmConfig(32, 128, 8, 4, 3),
@@ -232,18 +223,14 @@ def tile_counters(device: torch.device) -> torch.Tensor:
 
 
 def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                config: GemmConfig | None = None, gated: bool = False) -> torch.Tensor:
-    """x: [..., K], weight: [N, K], bias: [N] or None -> [..., N] in x's dtype.
-
-    gated: x is [..., 2K] = [gate | up], and the product is silu_and_mul(x) @ W.T
-    (+ b): the MLP's activation computed as the down projection loads its input."""
+                config: GemmConfig | None = None) -> torch.Tensor:
+    """x: [..., K], weight: [N, K], bias: [N] or None -> [..., N] in x's dtype."""
     n, k = weight.shape
-    k_in = 2 * k if gated else k
     assert x.dtype in (torch.bfloat16, torch.float16) and weight.dtype == x.dtype, \
         f"skinny_gemm takes bfloat16 or float16 x and weight alike, got {x.dtype} and {weight.dtype}"
-    assert x.shape[-1] == k_in, f"x has {x.shape[-1]} features, the weight expects {k_in}"
+    assert x.shape[-1] == k, f"x has {x.shape[-1]} features, the weight expects {k}"
     assert weight.stride(-1) == 1, "the weight must be contiguous along K (row-major [N, K])"
-    x2 = x.reshape(-1, k_in)
+    x2 = x.reshape(-1, k)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     m = x2.shape[0]
@@ -266,7 +253,7 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         x2, weight, bias if bias is not None else y, y, partials, counters,
         m, n, k, x2.stride(0), weight.stride(0), y.stride(0), k_per_split, split_k,
         HAS_BIAS=bias is not None, BLOCK_M=rows_bucket(m), BLOCK_N=cfg.block_n,
-        BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, PREFETCH_W=gemm_prefetch(x.device), GATED=gated, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **pdl_options(x.device),
     )
     return y.view(*x.shape[:-1], n)
@@ -282,25 +269,10 @@ def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     benchmarks/launch_cost.py), far more than the few microseconds of GPU time
     it saves; a replayed graph pays no launch cost at all.
     """
-    if _takes_skinny(x, weight):
-        return skinny_gemm(x, weight, bias)
-    return F.linear(x, weight, bias)
-
-
-def _takes_skinny(x: torch.Tensor, weight: torch.Tensor) -> bool:
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-    return (x.is_cuda and 0 < rows <= MAX_ROWS and x.dtype in (torch.bfloat16, torch.float16)
+    if (x.is_cuda and 0 < rows <= MAX_ROWS and x.dtype in (torch.bfloat16, torch.float16)
             and weight.dtype == x.dtype and weight.stride(-1) == 1
             and (rows_bucket(rows), *weight.shape) in CONFIGS   # measured faster than cuBLAS
-            and torch.cuda.is_current_stream_capturing())
-
-
-def skinny_gated_linear(gate_up: torch.Tensor, weight: torch.Tensor, act) -> torch.Tensor:
-    """F.linear(act(gate_up), weight), with SwiGLU's activation computed inside the
-    skinny GEMM where skinny_linear would take it (one kernel a layer fewer).
-    act: the MLP's SiluAndMul. Fused only while its impl is the engine's kernel,
-    whose rounding the GEMM repeats: a course's own activation always runs."""
-    if (AIOS_GATED_GEMM and getattr(act, "impl", None) is silu_and_mul
-            and _takes_skinny(gate_up, weight)):   # rows and shapes as the GEMM's
-        return skinny_gemm(gate_up, weight, None, gated=True)
-    return skinny_linear(act(gate_up), weight)
+            and torch.cuda.is_current_stream_capturing()):
+        return skinny_gemm(x, weight, bias)
+    return F.linear(x, weight, bias)

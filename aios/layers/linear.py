@@ -129,14 +129,8 @@ class RowParallelLinear(LinearBase):
         cols = param.shape[1]
         param.data.copy_(loaded.narrow(1, self.tp_rank * cols, cols))
 
-    # (gate_up, weight, act) -> act(gate_up) @ weight.T, the activation fused where it
-    # can be; set with impl by the model runner (aios/kernels/skinny_gemm.py), else None.
-    gated_impl = None
-
-    def forward(self, x: torch.Tensor, act=None) -> torch.Tensor:
-        """act: an activation to apply to x first (the MLP's SiluAndMul), which
-        gated_impl may compute inside the matmul."""
-        y = self.impl(x, self.weight) if act is None else self.gated_impl(x, self.weight, act)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.impl(x, self.weight)
         if self.collectives:
             y = all_reduce(y)
         return y if self.bias is None else y + self.bias

@@ -86,10 +86,7 @@ class Qwen3MLP(nn.Module):
         self.act = SiluAndMul()
 
     def forward(self, x):
-        gate_up = self.gate_up_proj(x)
-        if self.down_proj.gated_impl is not None:   # a GPU: the activation inside the down GEMM
-            return self.down_proj(gate_up, act=self.act)
-        return self.down_proj(self.act(gate_up))
+        return self.down_proj(self.act(self.gate_up_proj(x)))
 
 
 class Qwen3DecoderLayer(nn.Module):
