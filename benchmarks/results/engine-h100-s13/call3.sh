@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session 13, call 3 (one H100, ~3 minutes): the final defaults (PDL on, 0.6B's qkv and
-# gate_up on the skinny GEMM) against AIOS_PDL=0, one process a row, `table` and `nano`
+# gate_up on the skinny GEMM) against AIOS_PDL=0, one process a row, `nano` and `table`
 # twice each; the PDL and skinny GEMM tests on the GPU.
 set -u
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -14,7 +14,7 @@ row() {  # name, seconds, command...
   tar czf "$OUT/results.tgz" -C $RES .
 }
 B="python3 benchmark.py --model random:Qwen3-0.6B"
-for wl in table nano; do
+for wl in nano table; do
   row $wl-default1 60 $B --workload $wl --json $RES/$wl-default1.json
   row $wl-pdl0     60 env AIOS_PDL=0 $B --workload $wl --json $RES/$wl-pdl0.json
   row $wl-default2 60 $B --workload $wl --json $RES/$wl-default2.json
