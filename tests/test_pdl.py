@@ -48,7 +48,7 @@ def _replayed(mode: str, inputs):
     """The block's outputs, captured in a CUDA graph under AIOS_PDL=mode and replayed twice."""
     saved = pdl.MODE
     pdl.MODE = mode
-    pdl.use_pdl.cache_clear()
+    pdl.pdl_options.cache_clear()
     try:
         static = [t.clone() for t in inputs]
         _mlp_block(*static)                      # compile (and make the tickets) outside the capture
@@ -62,7 +62,7 @@ def _replayed(mode: str, inputs):
         return out.clone(), new_res.clone()
     finally:
         pdl.MODE = saved
-        pdl.use_pdl.cache_clear()
+        pdl.pdl_options.cache_clear()
 
 
 @pytest.mark.skipif(not CUDA or torch.cuda.get_device_capability()[0] < 9,

@@ -2,8 +2,8 @@
 
 A decode step of Qwen3-0.6B is ~300 kernels of a few microseconds each, replayed
 from a CUDA graph. Between two of them the GPU waits for the last block of one
-grid to retire, then launches the next grid and fills the SMs: about a
-microsecond in which nothing computes, ~0.3 ms of a ~2 ms step.
+grid to retire, then launches the next grid and fills the SMs: up to a
+microsecond or so in which nothing computes.
 
 Hopper (compute capability 9.0) can overlap that. A kernel launched with
 `launch_pdl=True` may start while the kernel before it in the stream is still
@@ -11,16 +11,20 @@ running; it must then wait, with `griddepcontrol.wait` (Triton:
 `tl.extra.cuda.gdc_wait()`), before it touches memory the kernel before it
 writes or reads. The wait returns once that kernel has finished and its writes
 are visible. So every Triton kernel of a step here begins with
-`wait_for_previous_kernel(USE_PDL)`: the launch, the block scheduling and the
-prologue of kernel N+1 overlap kernel N's tail, and nothing else changes. The
+`wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)`: the launch and the block
+scheduling of kernel N+1 overlap kernel N's tail, and nothing else changes. The
 chain is safe by induction: each kernel starts its work only after the one
 before it finished, which started only after the one before that finished.
 A kernel not launched this way (cuBLAS, a torch op) simply runs in stream
 order, as always.
 
+On an H100 this took the engine's `table` benchmark from 7,956 to 8,416
+tok/s (+5.8%, ~0.12 ms of a ~2.1 ms step) and `nano` from 20,409 to 20,793,
+with the same greedy tokens (BENCHMARKS.md, session 13).
+
 `gdc_launch_dependents()` lets the next kernel launch even earlier: once every
 block of this grid has called it, not when they exit. The next kernel's blocks
-then sit on free SM slots waiting, and start the moment this grid's writes land.
+then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220).
 
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
 "early": also let the next kernel launch as soon as this one has started;
@@ -39,7 +43,6 @@ if MODE not in ("0", "1", "early"):
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
-@functools.lru_cache(maxsize=None)
 def use_pdl(device: torch.device) -> bool:
     """Launch this device's kernels with PDL? (Hopper or newer, not Triton's CPU interpreter.)"""
     if MODE == "0" or _INTERPRETED or device.type != "cuda":
@@ -47,8 +50,10 @@ def use_pdl(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(device)[0] >= 9
 
 
+@functools.lru_cache(maxsize=None)   # once per device: an eager step makes ~300 launches
 def pdl_options(device: torch.device) -> dict:
-    """The launch arguments a kernel wrapper adds: the kernel's USE_PDL and Triton's launch_pdl."""
+    """The launch arguments a kernel wrapper adds (never modify the dict: it is shared):
+    the kernel's USE_PDL and LAUNCH_EARLY, and Triton's launch_pdl."""
     on = use_pdl(device)
     return {"USE_PDL": on, "LAUNCH_EARLY": on and MODE == "early", "launch_pdl": on}
 

@@ -19,6 +19,15 @@ import torch
 CANDIDATES = 1024   # where a row limits only by top-p, its nucleus is looked for among these first
 
 
+def mass_before(probs):
+    """[B, K] probabilities, largest first -> the mass of the ranks above each one.
+
+    An exclusive running sum, not cumsum - probs: 0.5 + 0.3 - 0.3 comes back as
+    0.49999997 in float32, and a top_p of 0.5 would keep the 0.3 token too."""
+    running = probs.cumsum(dim=-1)
+    return torch.cat([torch.zeros_like(running[:, :1]), running[:, :-1]], dim=-1)
+
+
 def sorted_top_k_top_p(logits, top_ks, top_ps):
     """The definition, by a full sort: logits [B, V] float32 -> a copy with the tokens
     outside each row's top-k and top-p nucleus at -inf.
@@ -29,7 +38,7 @@ def sorted_top_k_top_p(logits, top_ks, top_ps):
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     rank = torch.arange(logits.shape[-1], device=logits.device)[None, :]
     probs = sorted_logits.softmax(dim=-1)
-    drop = (rank >= top_ks[:, None]) | (probs.cumsum(dim=-1) - probs >= top_ps[:, None])
+    drop = (rank >= top_ks[:, None]) | (mass_before(probs) >= top_ps[:, None])
     return torch.empty_like(logits).scatter_(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
 
 
@@ -47,9 +56,8 @@ def apply_top_k_top_p(logits, top_ks, top_ps):
     # Their probabilities in the whole row, as softmax computes them: exp(x - max) / sum.
     top = values[:, :1]
     probs = (values - top).exp() / (logits - top).exp().sum(dim=-1, keepdim=True)
-    mass_before = probs.cumsum(dim=-1) - probs
     rank = torch.arange(k, device=logits.device)[None, :]
-    drop = (rank >= top_ks[:, None]) | (mass_before >= top_ps[:, None])
+    drop = (rank >= top_ks[:, None]) | (mass_before(probs) >= top_ps[:, None])
     masked = torch.full_like(logits, float("-inf")).scatter_(-1, ids, values.masked_fill(drop, float("-inf")))
     # A row whose top-k reaches past the survivors and whose nucleus is not complete
     # among them: its kept set may go on past them. The full sort decides it.
