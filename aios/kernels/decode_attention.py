@@ -46,7 +46,8 @@ LOG2E = 1.4426950408889634
 MIN_SPLIT_TOKENS = 256   # shorter splits cost more in partials than they win...
 SMALL_BATCH_ROWS = 64    # ...but where (sequence, KV head) rows are this few, programs are
 # scarce: 128-token splits measured 11-25% faster per kernel at batches 1-8 of Qwen3-0.6B
-# on an H100. AIOS_DECODE_SMALL_BATCH_SPLIT=256 turns that off (to measure what it buys).
+# on an H100, though no faster end to end on `table` (BENCHMARKS.md, session 13).
+# AIOS_DECODE_SMALL_BATCH_SPLIT=256 turns them off, as BENCHMARKS.md's rows measured it.
 SMALL_BATCH_SPLIT_TOKENS = int(os.environ.get("AIOS_DECODE_SMALL_BATCH_SPLIT", "128"))
 MAX_SPLITS = 128         # bounds the partials' workspace
 
