@@ -137,10 +137,14 @@ class ModelRunner:
     def _use_skinny_gemm(self) -> None:
         """Decode-sized matmuls through a kernel that spreads the weight read over every SM."""
         from aios.kernels.skinny_gemm import skinny_linear, tile_counters
+        from aios.layers.fused_decode import FusedDecode
         from aios.layers.linear import LinearBase
+        from aios.models.qwen3 import Qwen3Model
         for module in self.model.modules():
             if isinstance(module, LinearBase):
                 module.impl = skinny_linear
+            elif isinstance(module, Qwen3Model):   # its norms and activation inside the GEMMs
+                module.fused_decode = FusedDecode.for_model(module)
         tile_counters(self.device)   # now, so that no CUDA graph owns them
 
     def _can_sample_vocab_slices(self) -> tuple[bool, bool]:

@@ -54,7 +54,10 @@ class Qwen3Attention(nn.Module):
             self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
 
     def forward(self, positions, hidden):
-        qkv = self.qkv_proj(hidden)                                   # [N, (H + 2Hkv) * D]
+        return self.o_proj(self.attend(positions, self.qkv_proj(hidden)))
+
+    def attend(self, positions, qkv):
+        """qkv [N, (H + 2Hkv) * D] -> attention's output [N, H * D], before o_proj."""
         q_size, kv_size = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         q, k, v = qkv.split([q_size, kv_size, kv_size], dim=-1)
         q = q.view(-1, self.num_heads, self.head_dim)
@@ -68,7 +71,7 @@ class Qwen3Attention(nn.Module):
         else:
             q, k = self.norm_and_rotate(positions, q, k)
             out = self.attn(q, k, v)
-        return self.o_proj(out.flatten(1))
+        return out.flatten(1)
 
     def norm_and_rotate(self, positions, q, k):
         """Qwen3's q/k norm (per head, over D), then RoPE."""
@@ -107,8 +110,21 @@ class Qwen3DecoderLayer(nn.Module):
         hidden, residual = self.post_attention_layernorm(hidden, residual)
         return self.mlp(hidden), residual
 
+    def forward_fused(self, positions, residual, fused):
+        """The same layer on one running sum, its norms and activation inside the
+        GEMMs (aios/layers/fused_decode.py) -> the new residual."""
+        attn, mlp = self.self_attn, self.mlp
+        qkv = fused.norm_linear(residual, self.input_layernorm, attn.qkv_proj)
+        residual = fused.linear_add(attn.attend(positions, qkv), attn.o_proj, residual)
+        act = fused.norm_linear(residual, self.post_attention_layernorm, mlp.gate_up_proj, gated=True)
+        return fused.linear_add(act, mlp.down_proj, residual)
+
 
 class Qwen3Model(nn.Module):
+    # On a GPU the model runner may set this to a FusedDecode, which runs the decode
+    # batches it takes with fewer launches (aios/layers/fused_decode.py).
+    fused_decode = None
+
     def __init__(self, config, qkv_bias: bool, qk_norm: bool):
         super().__init__()
         self.embed_tokens = VocabParallelEmbedding(config.vocab_size, config.hidden_size)
@@ -122,6 +138,11 @@ class Qwen3Model(nn.Module):
 
     def forward(self, input_ids, positions):
         hidden, residual = self.embed_tokens(input_ids), None
+        fused = self.fused_decode
+        if fused is not None and fused.takes(hidden):
+            for layer in self.layers:
+                hidden = layer.forward_fused(positions, hidden, fused)
+            return self.norm(hidden)
         for layer in self.layers:
             hidden, residual = layer(positions, hidden, residual)
         hidden, _ = self.norm(hidden, residual)
