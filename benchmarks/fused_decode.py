@@ -1,0 +1,165 @@
+"""What folding the norms, residual adds and SiLU-and-mul into the skinny GEMMs buys (needs CUDA).
+
+    python benchmarks/fused_decode.py [--rows 4,16,32] [--json PATH]
+
+Two measurements, each a CUDA graph of back-to-back launches
+(triton.testing.do_bench_cudagraph) on Qwen3-0.6B's shapes, with PDL as the
+engine launches them:
+  1. chains: the 28 decode layers minus attention (a slice of qkv stands in
+     for it), each layer with its own weights, run four ways:
+        layers    RMSNorm kernels, GEMMs, SiLU-and-mul kernel (the layers as written)
+        silu      SiLU-and-mul inside the gate_up GEMM, the norms as kernels
+        norm      norms in the GEMMs' loads, residual adds in their stores, SiLU as a kernel
+        all       both (aios/layers/fused_decode.py)
+  2. kernels: each GEMM alone, plain and with each fusion, over a ring of
+     weight copies past the L2 (as the layers stream them), plus a sweep of
+     tiles for the fused ones.
+Results go to --json after each part.
+"""
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from aios.kernels.rms_norm import rms_norm  # noqa: E402
+from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
+from aios.kernels.skinny_gemm import GemmConfig, pick_config, skinny_gemm  # noqa: E402
+
+HIDDEN, INTER, Q, KV, LAYERS = 1024, 3072, 2048, 1024, 28
+BF16, DEVICE = torch.bfloat16, "cuda"
+
+
+def time_us(fn) -> float:
+    from triton.testing import do_bench_cudagraph
+    return do_bench_cudagraph(fn, rep=20, return_mode="median") * 1e3
+
+
+def make_layers():
+    def w(n, k):
+        return torch.randn(n, k, device=DEVICE, dtype=BF16) / k ** 0.5
+
+    def g(n):
+        return 1.0 + 0.1 * torch.randn(n, device=DEVICE, dtype=BF16)
+    return [dict(qkv=w(Q + 2 * KV, HIDDEN), o=w(HIDDEN, Q), gate_up=w(2 * INTER, HIDDEN),
+                 down=w(HIDDEN, INTER), ln1=g(HIDDEN), ln2=g(HIDDEN)) for _ in range(LAYERS)]
+
+
+def attend(qkv):
+    return qkv[:, :Q]          # a stand-in: the chain measures everything but attention
+
+
+def chain(layers, x, fuse_norm: bool, fuse_silu: bool):
+    """The 28 layers' non-attention work, as the engine launches it one way or another."""
+    if fuse_norm:
+        s = x
+        for L in layers:
+            qkv = skinny_gemm(s, L["qkv"], norm_weight=L["ln1"])
+            s = skinny_gemm(attend(qkv), L["o"], residual=s)
+            if fuse_silu:
+                act = skinny_gemm(s, L["gate_up"], norm_weight=L["ln2"], gated=True)
+            else:
+                act = silu_and_mul(skinny_gemm(s, L["gate_up"], norm_weight=L["ln2"]))
+            s = skinny_gemm(act, L["down"], residual=s)
+        return rms_norm(s, layers[0]["ln1"], 1e-6)
+    h, r = x, None
+    for L in layers:
+        if r is None:
+            r, h = h, rms_norm(h, L["ln1"], 1e-6)
+        else:
+            h, r = rms_norm(h, L["ln1"], 1e-6, r)
+        h = skinny_gemm(attend(skinny_gemm(h, L["qkv"])), L["o"])
+        h, r = rms_norm(h, L["ln2"], 1e-6, r)
+        act = (skinny_gemm(h, L["gate_up"], gated=True) if fuse_silu
+               else silu_and_mul(skinny_gemm(h, L["gate_up"])))
+        h = skinny_gemm(act, L["down"])
+    return rms_norm(h, layers[0]["ln1"], 1e-6, r)[0]
+
+
+def chain_exact(layers, x):
+    """The same layers in float32 (PyTorch): what both ways should come close to."""
+    def norm(t, w):
+        return t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()
+    s = x.float()
+    for L in layers:
+        s = s + attend(norm(s, L["ln1"]) @ L["qkv"].float().T) @ L["o"].float().T
+        gate, up = (norm(s, L["ln2"]) @ L["gate_up"].float().T).chunk(2, dim=-1)
+        s = s + (torch.nn.functional.silu(gate) * up) @ L["down"].float().T
+    return norm(s, layers[0]["ln1"])
+
+
+def kernel_rows(m, rings, sweep: bool):
+    """Each GEMM alone: plain and fused; a few tiles for the fused ones."""
+    x1 = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
+    g = 1.0 + 0.1 * torch.randn(HIDDEN, device=DEVICE, dtype=BF16)
+    xo, xd = (torch.randn(m, k, device=DEVICE, dtype=BF16) for k in (Q, INTER))
+    res = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
+    nxt = {name: itertools.cycle(ws) for name, ws in rings.items()}
+    cases = {
+        "rms_norm+residual": lambda: rms_norm(res, g, 1e-6, res),
+        "silu_and_mul": lambda: silu_and_mul(torch.empty(m, 2 * INTER, device=DEVICE, dtype=BF16)),
+        "qkv": lambda: skinny_gemm(x1, next(nxt["qkv"])),
+        "qkv+norm": lambda: skinny_gemm(x1, next(nxt["qkv"]), norm_weight=g),
+        "gate_up": lambda: skinny_gemm(x1, next(nxt["gate_up"])),
+        "gate_up+silu": lambda: skinny_gemm(x1, next(nxt["gate_up"]), gated=True),
+        "gate_up+norm+silu": lambda: skinny_gemm(x1, next(nxt["gate_up"]), norm_weight=g, gated=True),
+        "o": lambda: skinny_gemm(xo, next(nxt["o"])),
+        "o+residual": lambda: skinny_gemm(xo, next(nxt["o"]), residual=res),
+        "down": lambda: skinny_gemm(xd, next(nxt["down"])),
+        "down+residual": lambda: skinny_gemm(xd, next(nxt["down"]), residual=res),
+    }
+    out = {name: time_us(fn) for name, fn in cases.items()}
+    if sweep:
+        for name, n, extra in (("qkv+norm", Q + 2 * KV, dict(norm_weight=g)),
+                               ("gate_up+norm+silu", 2 * INTER, dict(norm_weight=g, gated=True))):
+            for bn, bk, warps, stages in itertools.product((16, 32, 64), (128, 256), (4,), (3, 4)):
+                cfg = GemmConfig(bn, bk, 1, warps, stages)
+                key = name.split("+")[0]
+                out[f"{name} {tuple(cfg)}"] = time_us(
+                    lambda: skinny_gemm(x1, next(nxt[key]), None, cfg, **extra))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default="1,4,16,32")
+    p.add_argument("--sweep-rows", default="4,32", help="rows at which to sweep the fused GEMMs' tiles")
+    p.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "fused_decode.json"))
+    args = p.parse_args()
+    rows = [int(r) for r in args.rows.split(",")]
+    sweep_rows = {int(r) for r in args.sweep_rows.split(",") if r}
+    results = {"gpu": torch.cuda.get_device_name(), "chains_us": {}, "kernels_us": {}}
+
+    def save():
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+    layers = make_layers()
+    for m in rows:
+        x = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
+        ref = chain_exact(layers, x)
+        row = {}
+        for name, fuse_norm, fuse_silu in (("layers", False, False), ("silu", False, True),
+                                           ("norm", True, False), ("all", True, True)):
+            err = ((chain(layers, x, fuse_norm, fuse_silu).float() - ref).norm() / ref.norm()).item()
+            row[name] = time_us(lambda: chain(layers, x, fuse_norm, fuse_silu))
+            print(f"M={m:3d} chain {name:7s} {row[name]:8.1f} us  (rel. err. vs float32 {err:.2e})", flush=True)
+        results["chains_us"][m] = row
+        save()
+    rings = {name: [L[name] for L in layers] for name in ("qkv", "o", "gate_up", "down")}
+    for m in rows:
+        res = kernel_rows(m, rings, m in sweep_rows)
+        for name, us in sorted(res.items(), key=lambda kv: (kv[0].split(" ")[0], kv[1])):
+            print(f"M={m:3d} {name:40s} {us:7.2f} us", flush=True)
+        print(f"M={m:3d} configs picked: " + ", ".join(
+            f"{n}={tuple(pick_config(m, *L.shape, torch.device(DEVICE)))}" for n, L in layers[0].items() if L.dim() == 2))
+        results["kernels_us"][m] = res
+        save()
+
+
+if __name__ == "__main__":
+    main()
