@@ -1,19 +1,17 @@
-"""What folding the norms, residual adds and SiLU-and-mul into the skinny GEMMs buys (needs CUDA).
+"""What folding the RMSNorms into the skinny GEMMs buys (aios/layers/fused_decode.py; needs CUDA).
 
-    python benchmarks/fused_decode.py [--rows 4,16,32] [--json PATH]
+    python benchmarks/fused_decode.py [--rows 1,4,16,32] [--json PATH]
 
 Two measurements, each a CUDA graph of back-to-back launches
 (triton.testing.do_bench_cudagraph) on Qwen3-0.6B's shapes, with PDL as the
 engine launches them:
   1. chains: the 28 decode layers minus attention (a slice of qkv stands in
-     for it), each layer with its own weights, run four ways:
-        layers    RMSNorm kernels, GEMMs, SiLU-and-mul kernel (the layers as written)
-        silu      SiLU-and-mul inside the gate_up GEMM, the norms as kernels
-        norm      norms in the GEMMs' loads, residual adds in their stores, SiLU as a kernel
-        all       both (aios/layers/fused_decode.py)
-  2. kernels: each GEMM alone, plain and with each fusion, over a ring of
-     weight copies past the L2 (as the layers stream them), plus a sweep of
-     tiles for the fused ones.
+     for it), each layer with its own weights, two ways:
+        layers    RMSNorm kernels, GEMMs, SiLU-and-mul (the layers as written)
+        fused     the norms inside the GEMMs around them (the engine's decode graphs)
+     each also against the same chain in float32 (relative error);
+  2. kernels: each GEMM alone, plain and with its part of the fusion, over
+     copies of the weights past the L2 (as the layers stream them).
 Results go to --json after each part.
 """
 import argparse
@@ -28,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aios.kernels.rms_norm import rms_norm  # noqa: E402
 from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
-from aios.kernels.skinny_gemm import GemmConfig, pick_config, skinny_gemm  # noqa: E402
+from aios.kernels.skinny_gemm import pick_config, skinny_gemm  # noqa: E402
 
 HIDDEN, INTER, Q, KV, LAYERS = 1024, 3072, 2048, 1024, 28
 BF16, DEVICE = torch.bfloat16, "cuda"
@@ -53,18 +51,20 @@ def attend(qkv):
     return qkv[:, :Q]          # a stand-in: the chain measures everything but attention
 
 
-def chain(layers, x, fuse_norm: bool, fuse_silu: bool):
-    """The 28 layers' non-attention work, as the engine launches it one way or another."""
-    if fuse_norm:
-        s = x
-        for L in layers:
-            qkv = skinny_gemm(s, L["qkv"], norm_weight=L["ln1"])
-            s = skinny_gemm(attend(qkv), L["o"], residual=s)
-            if fuse_silu:
-                act = skinny_gemm(s, L["gate_up"], norm_weight=L["ln2"], gated=True)
+def chain(layers, x, fused: bool):
+    """The 28 layers' non-attention work, as the engine launches it one way or the other."""
+    if fused:
+        s, norm_in = x, None
+        for i, L in enumerate(layers):
+            nxt = layers[i + 1]["ln1"] if i + 1 < len(layers) else None
+            h = skinny_gemm(rms_norm(s, L["ln1"], 1e-6), L["qkv"]) if norm_in is None else \
+                skinny_gemm(norm_in, L["qkv"])
+            s, norm_in = skinny_gemm(attend(h), L["o"], residual=s, next_norm=(L["ln2"], 1e-6))
+            act = silu_and_mul(skinny_gemm(norm_in, L["gate_up"]))
+            if nxt is None:
+                s = skinny_gemm(act, L["down"], residual=s)
             else:
-                act = silu_and_mul(skinny_gemm(s, L["gate_up"], norm_weight=L["ln2"]))
-            s = skinny_gemm(act, L["down"], residual=s)
+                s, norm_in = skinny_gemm(act, L["down"], residual=s, next_norm=(nxt, 1e-6))
         return rms_norm(s, layers[0]["ln1"], 1e-6)
     h, r = x, None
     for L in layers:
@@ -74,9 +74,7 @@ def chain(layers, x, fuse_norm: bool, fuse_silu: bool):
             h, r = rms_norm(h, L["ln1"], 1e-6, r)
         h = skinny_gemm(attend(skinny_gemm(h, L["qkv"])), L["o"])
         h, r = rms_norm(h, L["ln2"], 1e-6, r)
-        act = (skinny_gemm(h, L["gate_up"], gated=True) if fuse_silu
-               else silu_and_mul(skinny_gemm(h, L["gate_up"])))
-        h = skinny_gemm(act, L["down"])
+        h = skinny_gemm(silu_and_mul(skinny_gemm(h, L["gate_up"])), L["down"])
     return rms_norm(h, layers[0]["ln1"], 1e-6, r)[0]
 
 
@@ -92,46 +90,37 @@ def chain_exact(layers, x):
     return norm(s, layers[0]["ln1"])
 
 
-def kernel_rows(m, rings, sweep: bool):
-    """Each GEMM alone: plain and fused; a few tiles for the fused ones."""
+def kernel_rows(m, rings):
+    """Each GEMM alone: plain, and with its part of the fusion."""
     x1 = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
     g = 1.0 + 0.1 * torch.randn(HIDDEN, device=DEVICE, dtype=BF16)
     xo, xd = (torch.randn(m, k, device=DEVICE, dtype=BF16) for k in (Q, INTER))
     res = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
+    _, norm_in = skinny_gemm(xo, rings["o"][0], residual=res, next_norm=(g, 1e-6))
     nxt = {name: itertools.cycle(ws) for name, ws in rings.items()}
     cases = {
         "rms_norm+residual": lambda: rms_norm(res, g, 1e-6, res),
-        "silu_and_mul": lambda: silu_and_mul(torch.empty(m, 2 * INTER, device=DEVICE, dtype=BF16)),
         "qkv": lambda: skinny_gemm(x1, next(nxt["qkv"])),
-        "qkv+norm": lambda: skinny_gemm(x1, next(nxt["qkv"]), norm_weight=g),
+        "qkv, 1/rms from the o GEMM": lambda: skinny_gemm(norm_in, next(nxt["qkv"])),
         "gate_up": lambda: skinny_gemm(x1, next(nxt["gate_up"])),
-        "gate_up+silu": lambda: skinny_gemm(x1, next(nxt["gate_up"]), gated=True),
-        "gate_up+norm+silu": lambda: skinny_gemm(x1, next(nxt["gate_up"]), norm_weight=g, gated=True),
+        "gate_up, 1/rms from the o GEMM": lambda: skinny_gemm(norm_in, next(nxt["gate_up"])),
         "o": lambda: skinny_gemm(xo, next(nxt["o"])),
         "o+residual": lambda: skinny_gemm(xo, next(nxt["o"]), residual=res),
+        "o+residual+next norm's input": lambda: skinny_gemm(xo, next(nxt["o"]), residual=res,
+                                                            next_norm=(g, 1e-6)),
         "down": lambda: skinny_gemm(xd, next(nxt["down"])),
-        "down+residual": lambda: skinny_gemm(xd, next(nxt["down"]), residual=res),
+        "down+residual+next norm's input": lambda: skinny_gemm(xd, next(nxt["down"]), residual=res,
+                                                               next_norm=(g, 1e-6)),
     }
-    out = {name: time_us(fn) for name, fn in cases.items()}
-    if sweep:
-        for name, n, extra in (("qkv+norm", Q + 2 * KV, dict(norm_weight=g)),
-                               ("gate_up+norm+silu", 2 * INTER, dict(norm_weight=g, gated=True))):
-            for bn, bk, warps, stages in itertools.product((16, 32, 64), (128, 256), (4,), (3, 4)):
-                cfg = GemmConfig(bn, bk, 1, warps, stages)
-                key = name.split("+")[0]
-                out[f"{name} {tuple(cfg)}"] = time_us(
-                    lambda: skinny_gemm(x1, next(nxt[key]), None, cfg, **extra))
-    return out
+    return {name: time_us(fn) for name, fn in cases.items()}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", default="1,4,16,32")
-    p.add_argument("--sweep-rows", default="4,32", help="rows at which to sweep the fused GEMMs' tiles")
     p.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "fused_decode.json"))
     args = p.parse_args()
     rows = [int(r) for r in args.rows.split(",")]
-    sweep_rows = {int(r) for r in args.sweep_rows.split(",") if r}
     results = {"gpu": torch.cuda.get_device_name(), "chains_us": {}, "kernels_us": {}}
 
     def save():
@@ -143,17 +132,16 @@ def main():
         x = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
         ref = chain_exact(layers, x)
         row = {}
-        for name, fuse_norm, fuse_silu in (("layers", False, False), ("silu", False, True),
-                                           ("norm", True, False), ("all", True, True)):
-            err = ((chain(layers, x, fuse_norm, fuse_silu).float() - ref).norm() / ref.norm()).item()
-            row[name] = time_us(lambda: chain(layers, x, fuse_norm, fuse_silu))
+        for name, fused in (("layers", False), ("fused", True)):
+            err = ((chain(layers, x, fused).float() - ref).norm() / ref.norm()).item()
+            row[name] = time_us(lambda: chain(layers, x, fused))
             print(f"M={m:3d} chain {name:7s} {row[name]:8.1f} us  (rel. err. vs float32 {err:.2e})", flush=True)
         results["chains_us"][m] = row
         save()
     rings = {name: [L[name] for L in layers] for name in ("qkv", "o", "gate_up", "down")}
     for m in rows:
-        res = kernel_rows(m, rings, m in sweep_rows)
-        for name, us in sorted(res.items(), key=lambda kv: (kv[0].split(" ")[0], kv[1])):
+        res = kernel_rows(m, rings)
+        for name, us in res.items():
             print(f"M={m:3d} {name:40s} {us:7.2f} us", flush=True)
         print(f"M={m:3d} configs picked: " + ", ".join(
             f"{n}={tuple(pick_config(m, *L.shape, torch.device(DEVICE)))}" for n, L in layers[0].items() if L.dim() == 2))

@@ -23,26 +23,28 @@ The counters (one int32 per output tile, zero between launches) are shared by
 every call on a device: launches on one stream never overlap, and the engine
 runs all of its GEMMs on one stream.
 
-Three neighbours of a decode layer's GEMMs can ride along (aios/layers/fused_decode.py
-puts them to use; each is a launch of ~2 us at a few dozen rows that moves almost nothing):
-  * NORM_X, RMSNorm before the GEMM: RMSNorm(x) @ W.T = r * ((x * g) @ W.T) with
-    r = rsqrt(mean(x^2) + eps) per row. A program with the whole of K (one split)
-    already loads every element of its rows: it sums their squares on the way
-    and scales its tile by r at the end;
-  * GATED, SwiGLU's activation after it: W is [gate | up] ([2I, K]); a program
-    computes matching tiles of gate and up and writes silu(gate) * up, [M, I];
-  * a residual added to the output, with the bias.
+A decode layer's RMSNorms can ride along in the GEMMs around them
+(aios/layers/fused_decode.py puts this to use): a norm kernel at a few dozen
+rows moves a few kilobytes and still costs a launch of ~1.3 us. RMSNorm(s) @ W.T
+= r * ((s * g) @ W.T), with r = rsqrt(mean(s^2) + eps) per row, so:
+  * the GEMM before the norm (o or down: s = x @ W.T + residual) stores, beside
+    s, t = s * g and each output tile's sums of s^2 per row (NEXT_NORM);
+  * the GEMM after it takes t as its x, its loop unchanged, and scales each row
+    of its output by r, from those sums (ROW_SCALE).
+(Normalizing x inside the GEMM's own loads instead measured 2.7x slower per GEMM
+on an H200: the modified operand cost the loop its pipelining; BENCHMARKS.md.)
 
 The tile sizes come from skinny_gemm_configs.py (measured, by shape).
 """
 import os
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from aios.kernels.host_math import cdiv
+from aios.kernels.host_math import cdiv, next_power_of_2
 from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.skinny_gemm_configs import (CONFIGS, GemmConfig, default_config,  # noqa: F401
                                               load_configs, pick_config, rows_bucket)
@@ -59,15 +61,22 @@ MAX_TILES = 1 << 16     # output tiles a split-K launch may have (size of the co
 
 
 @triton.jit
-def _store_output(acc, b_ptr, r_ptr, y_ptr, rows, cols, stride_rm, stride_ym, out_ok, col_ok,
-                  HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+def _store_output(acc, b_ptr, r_ptr, y_ptr, g_ptr, t_ptr, ss_ptr, pid_n, M, rows, cols,
+                  stride_rm, stride_ym, out_ok, col_ok,
+                  HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, NEXT_NORM: tl.constexpr):
     if HAS_BIAS:
         acc += tl.load(b_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
     if HAS_RESIDUAL:
         acc += tl.load(r_ptr + rows[:, None] * stride_rm + cols[None, :], mask=out_ok,
                        other=0.0).to(tl.float32)
-    tl.store(y_ptr + rows[:, None] * stride_ym + cols[None, :],
-             acc.to(y_ptr.dtype.element_ty), mask=out_ok)
+    y = acc.to(y_ptr.dtype.element_ty)
+    tl.store(y_ptr + rows[:, None] * stride_ym + cols[None, :], y, mask=out_ok)
+    if NEXT_NORM:   # for the GEMM after the norm: t = y * g, and this tile's sums of y^2
+        yf = y.to(tl.float32)                                # the norm sees y as stored
+        g = tl.load(g_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+        tl.store(t_ptr + rows[:, None] * stride_ym + cols[None, :],
+                 (yf * g[None, :]).to(y_ptr.dtype.element_ty), mask=out_ok)
+        tl.store(ss_ptr + pid_n * M + rows, tl.sum(yf * yf, axis=1), mask=rows < M)
 
 
 # M is not specialized (on M == 1 or M % 16 == 0, as Triton would): every row
@@ -75,14 +84,15 @@ def _store_output(acc, b_ptr, r_ptr, y_ptr, rows, cols, stride_rm, stride_ym, ou
 # batch size compiles nothing.
 @triton.jit(do_not_specialize=["M"])
 def _skinny_gemm_kernel(
-    x_ptr, w_ptr, b_ptr, r_ptr, y_ptr,   # x [M, K], W [N, K] ([2N, K] if GATED), b [N], residual, y [M, N]
-    g_ptr, eps,                   # NORM_X: the RMSNorm's weight [K] and epsilon
+    x_ptr, w_ptr, b_ptr, r_ptr, y_ptr,   # x [M, K], W [N, K], b [N], residual [M, N], y [M, N]
+    g_ptr, t_ptr, ss_ptr, ss_tiles, eps,   # the norms: see the module's docstring
     part_ptr, count_ptr,          # split-K: float32 partials [split_k, M, N], int32 [tiles]
     M, N, K,
     stride_xm, stride_wn, stride_rm, stride_ym,   # row strides; K (and N in y) is contiguous
     k_per_split,                  # K elements per split, a multiple of BLOCK_K
     split_k,
-    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, NORM_X: tl.constexpr, GATED: tl.constexpr,
+    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    NEXT_NORM: tl.constexpr, ROW_SCALE: tl.constexpr, SS_TILES: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_IN_FP32: tl.constexpr,
     USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
@@ -95,44 +105,31 @@ def _skinny_gemm_kernel(
     row_ok, col_ok = rows < M, cols < N
     x_rows = x_ptr + rows[:, None].to(tl.int64) * stride_xm
     w_rows = w_ptr + cols[:, None].to(tl.int64) * stride_wn
-    up_rows = w_rows + N * stride_wn                     # GATED: the up half's rows
+    if ROW_SCALE:   # issued before the loop, used after it: its latency hides behind the loads
+        tiles = tl.arange(0, SS_TILES)
+        sum_sq = tl.sum(tl.load(ss_ptr + tiles[:, None] * M + rows[None, :],
+                                mask=(tiles[:, None] < ss_tiles) & row_ok[None, :], other=0.0), axis=0)
 
     # This split's K range. Steps of BLOCK_K never pass k_lo + k_per_split, so
     # only the end of K needs a mask.
     k_lo = pid_k * k_per_split
     k_hi = tl.minimum(k_lo + k_per_split, K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    sum_sq = tl.zeros((BLOCK_M,), dtype=tl.float32)
     for k in range(k_lo, k_hi, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K)
         k_ok = ks < K
         x = tl.load(x_rows + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-        if NORM_X:   # x * g, rounded as the GEMM's input; the 1 / rms waits for the end
-            xf = x.to(tl.float32)
-            sum_sq += tl.sum(xf * xf, axis=1)
-            g = tl.load(g_ptr + ks, mask=k_ok, other=0.0).to(tl.float32)
-            x = (xf * g[None, :]).to(x.dtype)
         w = tl.load(w_rows + ks[None, :], mask=col_ok[:, None] & k_ok[None, :], other=0.0)
         if DOT_IN_FP32:   # Triton's CPU interpreter multiplies 16-bit floats wrongly
             x, w = x.to(tl.float32), w.to(tl.float32)
         acc += tl.dot(x, tl.trans(w))                        # [BLOCK_M, BLOCK_N]
-        if GATED:
-            w_up = tl.load(up_rows + ks[None, :], mask=col_ok[:, None] & k_ok[None, :], other=0.0)
-            if DOT_IN_FP32:
-                w_up = w_up.to(tl.float32)
-            acc_up += tl.dot(x, tl.trans(w_up))
-    if NORM_X:
-        inv_rms = tl.rsqrt(sum_sq / K + eps)[:, None]       # [BLOCK_M, 1]
-        acc *= inv_rms
-        acc_up *= inv_rms
-    if GATED:
-        acc = acc * tl.sigmoid(acc) * acc_up                 # silu(gate) * up
+    if ROW_SCALE:
+        acc *= tl.rsqrt(sum_sq / K + eps)[:, None]           # the norm's 1 / rms, per row
 
     out_ok = row_ok[:, None] & col_ok[None, :]
     if split_k == 1:
-        _store_output(acc, b_ptr, r_ptr, y_ptr, rows, cols, stride_rm, stride_ym, out_ok, col_ok,
-                      HAS_BIAS, HAS_RESIDUAL)
+        _store_output(acc, b_ptr, r_ptr, y_ptr, g_ptr, t_ptr, ss_ptr, pid_n, M, rows, cols,
+                      stride_rm, stride_ym, out_ok, col_ok, HAS_BIAS, HAS_RESIDUAL, NEXT_NORM)
     else:
         tile = rows[:, None] * N + cols[None, :]             # offsets in one [M, N] partial
         tl.store(part_ptr + pid_k * M * N + tile, acc, mask=out_ok)
@@ -144,8 +141,8 @@ def _skinny_gemm_kernel(
                 total += tl.load(part_ptr + s * M * N + tile, mask=out_ok, other=0.0,
                                  cache_modifier=".cg")       # from L2, never a stale L1 line
             tl.store(count_ptr + pid_n, 0)                   # zero for the next launch
-            _store_output(total, b_ptr, r_ptr, y_ptr, rows, cols, stride_rm, stride_ym, out_ok,
-                          col_ok, HAS_BIAS, HAS_RESIDUAL)
+            _store_output(total, b_ptr, r_ptr, y_ptr, g_ptr, t_ptr, ss_ptr, pid_n, M, rows, cols,
+                          stride_rm, stride_ym, out_ok, col_ok, HAS_BIAS, HAS_RESIDUAL, NEXT_NORM)
 
 
 def tile_counters(device: torch.device) -> torch.Tensor:
@@ -159,17 +156,26 @@ def _rows(t: torch.Tensor, k: int) -> torch.Tensor:
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
+class NormInput(NamedTuple):
+    """An RMSNorm's input as the GEMM before it leaves it for the GEMM after it."""
+    scaled: torch.Tensor        # t = s * g, [M, K]: the next GEMM's x
+    sum_sq: torch.Tensor        # float32 [tiles, M]: each of the producer's tiles' sums of s^2
+    eps: float
+
+
 def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                 config: GemmConfig | None = None, *, residual: torch.Tensor | None = None,
-                norm_weight: torch.Tensor | None = None, eps: float = 1e-6,
-                gated: bool = False) -> torch.Tensor:
-    """x: [..., K], weight: [N, K], bias: [N] or None -> [..., N] in x's dtype.
+                next_norm: tuple[torch.Tensor, float] | None = None):
+    """x: [..., K], weight: [N, K], bias: [N] or None -> y = x @ W.T + b, [..., N] in x's dtype.
 
-    Fused on the way (see the module's docstring), each optional:
-      norm_weight: RMSNorm(x; norm_weight, eps) @ W.T (one split of K: config's split_k is ignored);
-      gated: weight is [gate | up], [2I, K] -> silu(x @ gate.T) * (x @ up.T), [..., I];
-      residual: [..., N], added to the output.
+    residual: [..., N], added to y.
+    next_norm: (g [N], eps) of the RMSNorm that y goes into next -> (y, NormInput),
+        and skinny_gemm(norm_input, W2) is then RMSNorm(y) @ W2.T.
+    x may be a NormInput (x is then RMSNorm's output, 2D).
     """
+    norm_in = x if isinstance(x, NormInput) else None
+    if norm_in is not None:
+        x = norm_in.scaled
     n, k = weight.shape
     assert x.dtype in (torch.bfloat16, torch.float16) and weight.dtype == x.dtype, \
         f"skinny_gemm takes bfloat16 or float16 x and weight alike, got {x.dtype} and {weight.dtype}"
@@ -179,38 +185,47 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     m = x2.shape[0]
     assert m <= MAX_ROWS, f"skinny_gemm is for at most {MAX_ROWS} rows, got {m}; use F.linear"
     cfg = config or pick_config(m, n, k, x.device)
-    block_n = cfg.block_n
-    if gated:   # a program reads block_n rows of W as before: half of them gate, half up
-        assert n % 2 == 0 and bias is None, "gated: weight is [gate | up] (2I rows), no bias"
-        n, block_n = n // 2, max(16, cfg.block_n // 2)
+    tiles = cdiv(n, cfg.block_n)
     y = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    if m == 0:
-        return y.view(*x.shape[:-1], n)
-    r2 = y
+    r2 = t = ss = y                                      # placeholders where unused
     if residual is not None:
         assert residual.shape[-1] == n and residual.dtype == x.dtype, \
             f"residual must be [..., {n}] in {x.dtype}, got {tuple(residual.shape)} {residual.dtype}"
         r2 = _rows(residual, n)
-    split_k = 1 if (norm_weight is not None or gated) else max(1, min(cfg.split_k, cdiv(k, cfg.block_k)))
-    k_per_split = cdiv(cdiv(k, cfg.block_k), split_k) * cfg.block_k
-    split_k = cdiv(k, k_per_split)        # no split left without K to sum
-    tiles = cdiv(n, block_n)
-    counters = tile_counters(x.device)
-    if split_k > 1:
-        assert tiles <= MAX_TILES, f"{tiles} output tiles exceed the {MAX_TILES} counters"
-        partials = torch.empty((split_k, m, n), dtype=torch.float32, device=x.device)
+    if next_norm is not None:
+        g, eps = next_norm
+        t = torch.empty_like(y)
+        ss = torch.empty((tiles, m), dtype=torch.float32, device=x.device)
+    elif norm_in is not None:
+        g, eps, ss = y, norm_in.eps, norm_in.sum_sq
+        assert ss.shape[1] == m, "the NormInput's rows are not x's"
     else:
-        partials = counters                       # not touched with one split
-    _skinny_gemm_kernel[(tiles, split_k)](
-        x2, weight, bias if bias is not None else y, r2, y,
-        norm_weight if norm_weight is not None else y, eps, partials, counters,
-        m, n, k, x2.stride(0), weight.stride(0), r2.stride(0), y.stride(0), k_per_split, split_k,
-        HAS_BIAS=bias is not None, HAS_RESIDUAL=residual is not None,
-        NORM_X=norm_weight is not None, GATED=gated,
-        BLOCK_M=rows_bucket(m), BLOCK_N=block_n, BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **pdl_options(x.device),
-    )
-    return y.view(*x.shape[:-1], n)
+        g, eps = y, 0.0
+    if m > 0:
+        split_k = max(1, min(cfg.split_k, cdiv(k, cfg.block_k)))
+        k_per_split = cdiv(cdiv(k, cfg.block_k), split_k) * cfg.block_k
+        split_k = cdiv(k, k_per_split)        # no split left without K to sum
+        counters = tile_counters(x.device)
+        if split_k > 1:
+            assert tiles <= MAX_TILES, f"{tiles} output tiles exceed the {MAX_TILES} counters"
+            partials = torch.empty((split_k, m, n), dtype=torch.float32, device=x.device)
+        else:
+            partials = counters                       # not touched with one split
+        ss_tiles = ss.shape[0] if norm_in is not None else 1
+        _skinny_gemm_kernel[(tiles, split_k)](
+            x2, weight, bias if bias is not None else y, r2, y, g, t, ss, ss_tiles, eps,
+            partials, counters,
+            m, n, k, x2.stride(0), weight.stride(0), r2.stride(0), y.stride(0), k_per_split, split_k,
+            HAS_BIAS=bias is not None, HAS_RESIDUAL=residual is not None,
+            NEXT_NORM=next_norm is not None, ROW_SCALE=norm_in is not None,
+            SS_TILES=next_power_of_2(ss_tiles), BLOCK_M=rows_bucket(m), BLOCK_N=cfg.block_n,
+            BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, num_warps=cfg.num_warps,
+            num_stages=cfg.num_stages, **pdl_options(x.device),
+        )
+    y = y.view(*x.shape[:-1], n)
+    if next_norm is None:
+        return y
+    return y, NormInput(t, ss, eps)
 
 
 def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

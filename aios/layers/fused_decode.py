@@ -1,24 +1,23 @@
-"""A decode step's layers with the norms and the activation folded into the GEMMs.
+"""A decode step's layers with their RMSNorms folded into the GEMMs around them.
 
 At a few dozen rows a decoder layer is ten launches: RMSNorm, qkv GEMM, q/k
 norm + RoPE, attention, its merge, o GEMM, RMSNorm (+ residual add), gate_up
-GEMM, SiLU-and-mul, down GEMM. The GEMMs read megabytes of weights; the two
-norms and the activation move a few kilobytes each and still cost a launch of
-~2 us apiece, 28 layers over (BENCHMARKS.md's profile of `table`). Here the
-skinny GEMM (aios/kernels/skinny_gemm.py) does their work on the way:
+GEMM, SiLU-and-mul, down GEMM. The GEMMs read megabytes of weights; each norm
+moves a few kilobytes and still costs a launch (~1.3 us on an H200), 28 layers
+over. Here the skinny GEMM (aios/kernels/skinny_gemm.py) does their work:
 
   residual = embedding
   per layer:
-    qkv      = RMSNorm(residual) @ Wqkv.T          the norm in the qkv GEMM's loads
-    residual = attention(qkv) @ Wo.T + residual     the add in the o GEMM's store
-    act      = SiLU-and-mul(RMSNorm(residual) @ Wgate_up.T)   both in the gate_up GEMM
-    residual = act @ Wdown.T + residual             the add in the down GEMM's store
+    qkv          = RMSNorm(residual) @ Wqkv.T      (layer 0: the norm kernel, then the GEMM)
+    residual, n  = attention(qkv) @ Wo.T + residual      the add in the o GEMM's store, and
+                   the next norm's input n: residual * g and its rows' sums of squares
+    act          = SiLU-and-mul(n @ Wgate_up.T, scaled per row by 1 / rms)
+    residual, n  = act @ Wdown.T + residual              (the last layer: no n)
   hidden = RMSNorm(residual)
 
-Three launches a layer fewer, and no intermediate [rows, 2I] tensor. The
-rounding differs from the layers' in the last bits: the sum is rounded once
-(o + residual, not round(o) + residual), the norm's scale is applied in
-float32 after the product rather than to a rounded input.
+Two launches a layer fewer. The rounding differs from the layers' in the last
+bits (the sum is rounded once, o + residual, not round(o) + residual; the norm's
+1 / rms scales the GEMM's float32 output rather than its rounded input).
 
 Only where the skinny GEMM itself runs: a decode batch captured in a CUDA graph,
 one process (no all-reduce between a GEMM and its residual), and every GEMM of
@@ -60,12 +59,16 @@ class FusedDecode:
                 and torch.cuda.is_current_stream_capturing())
 
     @staticmethod
-    def norm_linear(x, norm, linear, gated: bool = False):
-        """linear(norm(x)); gated: SiLU-and-mul of it."""
-        return skinny_gemm(x, linear.weight, linear.bias, norm_weight=norm.weight, eps=norm.eps,
-                           gated=gated)
+    def norm_linear(x, norm_input, norm, linear):
+        """linear(norm(x)): from the norm's input the GEMM before left (NormInput),
+        or, with none (layer 0), through the norm's own kernel."""
+        if norm_input is None:
+            return linear(norm(x))
+        return skinny_gemm(norm_input, linear.weight, linear.bias)
 
     @staticmethod
-    def linear_add(x, linear, residual):
-        """linear(x) + residual."""
-        return skinny_gemm(x, linear.weight, linear.bias, residual=residual)
+    def linear_add(x, linear, residual, next_norm=None):
+        """linear(x) + residual; with next_norm (an RMSNorm), also its input for
+        the GEMM after it -> (sum, NormInput)."""
+        norm = None if next_norm is None else (next_norm.weight, next_norm.eps)
+        return skinny_gemm(x, linear.weight, linear.bias, residual=residual, next_norm=norm)

@@ -110,14 +110,16 @@ class Qwen3DecoderLayer(nn.Module):
         hidden, residual = self.post_attention_layernorm(hidden, residual)
         return self.mlp(hidden), residual
 
-    def forward_fused(self, positions, residual, fused):
-        """The same layer on one running sum, its norms and activation inside the
-        GEMMs (aios/layers/fused_decode.py) -> the new residual."""
+    def forward_fused(self, positions, residual, norm_input, next_norm, fused):
+        """The same layer on one running sum, its norms inside the GEMMs
+        (aios/layers/fused_decode.py) -> (the new residual, next_norm's input or None)."""
         attn, mlp = self.self_attn, self.mlp
-        qkv = fused.norm_linear(residual, self.input_layernorm, attn.qkv_proj)
-        residual = fused.linear_add(attn.attend(positions, qkv), attn.o_proj, residual)
-        act = fused.norm_linear(residual, self.post_attention_layernorm, mlp.gate_up_proj, gated=True)
-        return fused.linear_add(act, mlp.down_proj, residual)
+        qkv = fused.norm_linear(residual, norm_input, self.input_layernorm, attn.qkv_proj)
+        residual, norm_input = fused.linear_add(attn.attend(positions, qkv), attn.o_proj, residual,
+                                                self.post_attention_layernorm)
+        act = mlp.act(fused.norm_linear(residual, norm_input, None, mlp.gate_up_proj))
+        out = fused.linear_add(act, mlp.down_proj, residual, next_norm)
+        return out if next_norm is not None else (out, None)
 
 
 class Qwen3Model(nn.Module):
@@ -140,8 +142,10 @@ class Qwen3Model(nn.Module):
         hidden, residual = self.embed_tokens(input_ids), None
         fused = self.fused_decode
         if fused is not None and fused.takes(hidden):
-            for layer in self.layers:
-                hidden = layer.forward_fused(positions, hidden, fused)
+            norm_input, last = None, len(self.layers) - 1
+            for i, layer in enumerate(self.layers):
+                next_norm = self.layers[i + 1].input_layernorm if i < last else None
+                hidden, norm_input = layer.forward_fused(positions, hidden, norm_input, next_norm, fused)
             return self.norm(hidden)
         for layer in self.layers:
             hidden, residual = layer(positions, hidden, residual)
