@@ -143,7 +143,7 @@ class ModelRunner:
         for module in self.model.modules():
             if isinstance(module, LinearBase):
                 module.impl = skinny_linear
-            elif isinstance(module, Qwen3Model):   # its norms and activation inside the GEMMs
+            elif isinstance(module, Qwen3Model):   # its norms inside the GEMMs around them
                 module.fused_decode = FusedDecode.for_model(module)
         tile_counters(self.device)   # now, so that no CUDA graph owns them
 

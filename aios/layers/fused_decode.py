@@ -45,7 +45,7 @@ class FusedDecode:
         layer = model.layers[0]
         attn, mlp = layer.self_attn, layer.mlp
         linears = (attn.qkv_proj, attn.o_proj, mlp.gate_up_proj, mlp.down_proj)
-        if not ENABLED or any(lin.collectives for lin in linears) or mlp.gate_up_proj.bias is not None:
+        if not ENABLED or any(lin.collectives for lin in linears):
             return None
         buckets = {b for b in (16, 32, 64, 128) if b <= MAX_ROWS
                    and all((b, *lin.weight.shape) in CONFIGS for lin in linears)}
