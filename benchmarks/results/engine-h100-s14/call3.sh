@@ -9,13 +9,13 @@ set -u
 source benchmarks/device_rows.sh
 B="python3 benchmark.py --model random:Qwen3-0.6B"
 for i in 1 2; do
-  row table-fused$i 60 $B --workload table --json $RES/table-fused$i.json
+  row table-fused$i 60 env AIOS_FUSED_DECODE=1 $B --workload table --json $RES/table-fused$i.json
   row table-off$i   60 env AIOS_FUSED_DECODE=0 $B --workload table --json $RES/table-off$i.json
 done
 row gpu-tests 240 python3 -m pytest -q tests/test_fused_decode.py tests/test_pdl.py tests/test_kernels.py -k "fused or skinny or pdl or norm"
 row fused-bench 150 python3 benchmarks/fused_decode.py --json $RES/fused_decode.json
-row nano-fused 60 $B --workload nano --json $RES/nano-fused.json
+row nano-fused 60 env AIOS_FUSED_DECODE=1 $B --workload nano --json $RES/nano-fused.json
 row nano-off   60 env AIOS_FUSED_DECODE=0 $B --workload nano --json $RES/nano-off.json
 row greedy-off 90 env AIOS_FUSED_DECODE=0 python3 benchmarks/greedy_tokens.py --out $RES/greedy-off.json
-row greedy-on 90 python3 benchmarks/greedy_tokens.py --out $RES/greedy-on.json --compare $RES/greedy-off.json
-row profile-b32 120 python3 benchmarks/profile_step.py --batch 32
+row greedy-on 90 env AIOS_FUSED_DECODE=1 python3 benchmarks/greedy_tokens.py --out $RES/greedy-on.json --compare $RES/greedy-off.json
+row profile-b32 120 env AIOS_FUSED_DECODE=1 python3 benchmarks/profile_step.py --batch 32
