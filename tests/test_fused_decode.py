@@ -120,11 +120,13 @@ def test_fused_decode_is_only_for_measured_shapes_on_one_process(monkeypatch):
     config = Qwen3Config(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=1,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=32)
     model = Qwen3Model(config, qkv_bias=False, qk_norm=True)
+    monkeypatch.setattr(fused_decode, "ENABLED", True)
     assert FusedDecode.for_model(model) is None        # no configs for these shapes
     shapes = [(256, 64), (64, 128), (192, 64), (64, 96)]   # qkv, o, gate_up, down
     patched = dict(skinny_gemm_configs.CONFIGS)
     patched.update({(16, *s): GemmConfig(16, 64, 1) for s in shapes})
     monkeypatch.setattr(fused_decode, "CONFIGS", patched)
+    monkeypatch.setattr(fused_decode, "ENABLED", True)
     fused = FusedDecode.for_model(model)
     assert fused is not None and fused.buckets == {16}
     x = randn(8, 64)
@@ -161,6 +163,7 @@ def test_fused_decode_generates_what_the_layers_do(clear_winner_qwen3, monkeypat
     patched.update({(b, *s): GemmConfig(16, 64, 1) for b in (16, 32) for s in shapes})
     monkeypatch.setattr(fused_decode, "CONFIGS", patched)
     monkeypatch.setattr(skinny_gemm, "CONFIGS", patched)
+    monkeypatch.setattr(fused_decode, "ENABLED", True)
     prompts = random_prompts([3, 20, 50, 7], seed=4)
     calls = []
     monkeypatch.setattr(FusedDecode, "takes", lambda self, x, _takes=FusedDecode.takes:

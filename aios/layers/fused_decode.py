@@ -22,8 +22,9 @@ bits (the sum is rounded once, o + residual, not round(o) + residual; the norm's
 Only where the skinny GEMM itself runs: a decode batch captured in a CUDA graph,
 one process (no all-reduce between a GEMM and its residual), and every GEMM of
 the layer at a shape measured faster than cuBLAS (CONFIGS). Everything else
-takes the layers as written (Qwen3Model.forward). AIOS_FUSED_DECODE=0 turns it
-off, to measure what it buys.
+takes the layers as written (Qwen3Model.forward). Opt-in, AIOS_FUSED_DECODE=1:
+this form has not yet been measured end to end (BENCHMARKS.md, session 14; a first
+form that normalized inside the GEMM's loop was 19% slower on `table`).
 """
 import os
 
@@ -32,7 +33,7 @@ import torch
 from aios.kernels.skinny_gemm import MAX_ROWS, skinny_gemm
 from aios.kernels.skinny_gemm_configs import CONFIGS, rows_bucket
 
-ENABLED = os.environ.get("AIOS_FUSED_DECODE", "1") != "0"
+ENABLED = os.environ.get("AIOS_FUSED_DECODE", "0") == "1"
 
 
 class FusedDecode:
