@@ -318,6 +318,23 @@ def test_thresholds_equal_the_reference(num_candidates):
     assert (logits[1].float() >= thr[1]).sum() == 8          # the ties at the cut are all kept
 
 
+def test_top_p_counts_the_mass_above_a_rank_exactly():
+    """Probabilities 0.5, 0.3, 0.2 and top_p = 0.5: the mass above the second token is
+    0.5, so only the first is kept. In float32 (0.5 + 0.3) - 0.3 is 0.49999997: the
+    mass must be a running sum of the ranks above, not a cumsum minus the rank."""
+    from aios.kernels.reference import thresholds_from_candidates
+    from aios.layers.top_k_top_p import sorted_top_k_top_p
+    candidates = torch.tensor([[0.5, 0.3, 0.2]]).log()       # exp() gives 0.5, 0.29999998, ...
+    probs = candidates.exp()
+    assert (probs[0, 0] + probs[0, 1]) - probs[0, 1] < probs[0, 0]   # the rounding in question
+    one = torch.ones(1)
+    top_ks, top_ps = torch.tensor([3]), probs[:, 0].clone()
+    threshold = thresholds_from_candidates(candidates, torch.zeros(1), one, top_ks, top_ps, 3)
+    assert threshold.item() == candidates[0, 0].item()
+    kept = sorted_top_k_top_p(candidates, top_ks, top_ps)
+    assert torch.isfinite(kept).tolist() == [[True, False, False]]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_thresholds_in_every_dtype(dtype):
     """The bisection runs on the dtype's own bits (16 or 32 of them)."""

@@ -354,6 +354,15 @@ def top_k_top_p_threshold_ref(logits, temperatures, top_ks, top_ps, num_candidat
     return thresholds_from_candidates(ranked, lse, temperatures, top_ks, top_ps, x.shape[-1])
 
 
+def mass_before(probs):
+    """[B, K] probabilities, largest first -> the mass of the ranks above each one.
+
+    An exclusive running sum, not cumsum - probs: 0.5 + 0.3 - 0.3 comes back as
+    0.49999997 in float32, and a top_p of 0.5 would keep the 0.3 token too."""
+    running = probs.cumsum(dim=-1)
+    return torch.cat([torch.zeros_like(running[:, :1]), running[:, :-1]], dim=-1)
+
+
 def thresholds_from_candidates(candidates, lse, temperatures, top_ks, top_ps, vocab_size):
     """top_k_top_p_threshold_ref's rule on each row's best logits: candidates [B, K]
     (float32, largest first; the whole sorted row in the reference), lse [B] =
@@ -365,7 +374,7 @@ def thresholds_from_candidates(candidates, lse, temperatures, top_ks, top_ps, vo
     probs = torch.exp(candidates * inv_t[:, None] - lse[:, None])            # [B, K]
     rank = torch.arange(candidates.shape[-1], device=candidates.device)[None, :]
     p_cut = torch.where(top_ps < 1, top_ps.float(), float("inf"))  # 1 = off, whatever the rounding
-    keep = (rank < top_ks[:, None]) & (probs.cumsum(dim=-1) - probs < p_cut[:, None])
+    keep = (rank < top_ks[:, None]) & (mass_before(probs) < p_cut[:, None])
     last_kept = keep.sum(dim=-1, keepdim=True).clamp(min=1) - 1              # [B, 1]
     threshold = candidates.gather(1, last_kept).squeeze(1)
     off = (t == 0) | ((top_ks >= vocab_size) & (top_ps >= 1))

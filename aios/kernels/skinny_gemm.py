@@ -171,9 +171,11 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     residual: [..., N], added to y.
     next_norm: (g [N], eps) of the RMSNorm that y goes into next -> (y, NormInput),
         and skinny_gemm(norm_input, W2) is then RMSNorm(y) @ W2.T.
-    x may be a NormInput (x is then RMSNorm's output, 2D).
+    x may be such a NormInput ([M, K]): y is then RMSNorm(s) @ W.T for the s it came from.
     """
     norm_in = x if isinstance(x, NormInput) else None
+    assert norm_in is None or next_norm is None, \
+        "a GEMM either takes a norm's input or leaves one, not both (they share one buffer)"
     if norm_in is not None:
         x = norm_in.scaled
     n, k = weight.shape

@@ -138,7 +138,14 @@ def _top_k_top_p_threshold_kernel(
         # every comparison (a top-k row at a low temperature kept nothing).
         q = tl.where(in_cand, tl.exp(c * inv_t - lse), 0.0)
         q = tl.where(top_p_on, q, 0.0)
-        mass_before = tl.cumsum(q, axis=0) - q
+        # The mass of the ranks above each candidate, summed without it (cumsum - q
+        # rounds 0.5 + 0.3 - 0.3 to 0.49999997 and keeps a token past a top_p of
+        # 0.5): the running sum of the candidates shifted down one rank.
+        above = in_cand & (j > 0)
+        c_above = tl.load(cand_ptr + row * num_cand + j - 1, mask=above, other=float("-inf"))
+        q_above = tl.where(above, tl.exp(c_above.to(tl.float32) * inv_t - lse), 0.0)
+        q_above = tl.where(top_p_on, q_above, 0.0)
+        mass_before = tl.cumsum(q_above, axis=0)
         keep = in_cand & (j < k) & (mass_before < p_cut)
         num_kept = tl.sum(keep.to(tl.int32), axis=0)
         threshold = tl.min(tl.where(keep, c, float("inf")), axis=0)

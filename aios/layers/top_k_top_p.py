@@ -16,16 +16,9 @@ exactly. `sorted_top_k_top_p` is that full sort, the definition both must equal.
 """
 import torch
 
+from aios.kernels.reference import mass_before
+
 CANDIDATES = 1024   # where a row limits only by top-p, its nucleus is looked for among these first
-
-
-def mass_before(probs):
-    """[B, K] probabilities, largest first -> the mass of the ranks above each one.
-
-    An exclusive running sum, not cumsum - probs: 0.5 + 0.3 - 0.3 comes back as
-    0.49999997 in float32, and a top_p of 0.5 would keep the 0.3 token too."""
-    running = probs.cumsum(dim=-1)
-    return torch.cat([torch.zeros_like(running[:, :1]), running[:, :-1]], dim=-1)
 
 
 def sorted_top_k_top_p(logits, top_ks, top_ps):
