@@ -12,7 +12,7 @@ for i in 1 2; do
   row table-fused$i 60 env AIOS_FUSED_DECODE=1 $B --workload table --json $RES/table-fused$i.json
   row table-off$i   60 env AIOS_FUSED_DECODE=0 $B --workload table --json $RES/table-off$i.json
 done
-row gpu-tests 240 python3 -m pytest -q tests/test_fused_decode.py tests/test_pdl.py tests/test_kernels.py -k "fused or skinny or pdl or norm"
+row gpu-tests 240 python3 -m pytest -q tests/test_fused_decode.py tests/test_pdl.py tests/test_kernels.py tests/test_sampling_kernel.py -k "fused or skinny or pdl or norm or threshold or top"
 row fused-bench 150 python3 benchmarks/fused_decode.py --json $RES/fused_decode.json
 row nano-fused 60 env AIOS_FUSED_DECODE=1 $B --workload nano --json $RES/nano-fused.json
 row nano-off   60 env AIOS_FUSED_DECODE=0 $B --workload nano --json $RES/nano-off.json
