@@ -81,6 +81,21 @@ for part in "$@"; do
         run "$wl-fused-merge" env AIOS_DECODE_FUSED_MERGE=1 python3 benchmark.py --model "$MODEL" \
           --workload $wl --json "$RES/$wl-fused-merge.json"
       done ;;
+    pdl)        # programmatic dependent launch (the default on Hopper) against AIOS_PDL=0
+      for wl in table nano; do
+        run "$wl-pdl" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-pdl.json"
+        run "$wl-no-pdl" env AIOS_PDL=0 python3 benchmark.py --model "$MODEL" --workload $wl \
+          --json "$RES/$wl-no-pdl.json"
+      done ;;
+    fused-decode)  # the norms folded into the skinny GEMMs (opt-in): tests, chains, the engine both ways
+      run fused_decode_tests python3 -m pytest -q tests/test_fused_decode.py
+      run fused_decode_bench python3 benchmarks/fused_decode.py --json "$RES/fused_decode.json"
+      for wl in table nano; do
+        run "$wl-fused-decode" env AIOS_FUSED_DECODE=1 python3 benchmark.py --model "$MODEL" \
+          --workload $wl --json "$RES/$wl-fused-decode.json"
+        run "$wl-layers" env AIOS_FUSED_DECODE=0 python3 benchmark.py --model "$MODEL" --workload $wl \
+          --json "$RES/$wl-layers.json"
+      done ;;
     skinny-e2e) # the engine with the skinny GEMM (default) and without it
       for wl in table nano; do
         run "$wl-skinny" python3 benchmark.py --model "$MODEL" --workload $wl --json "$RES/$wl-skinny.json"
