@@ -3,7 +3,8 @@
 # GEMM's loop (the GEMM before stores s * g and its tiles' sums of s^2; the GEMM after
 # scales its rows by 1 / rms); AIOS_FUSED_DECODE=0 is session 13's default. `table`
 # twice each way (interleaved); the GPU tests; benchmarks/fused_decode.py; `nano` once each
-# way; greedy tokens both ways; the profile at 32 sequences (most important first: a call
+# way; greedy tokens both ways; the profile at 32 sequences; the L2-prefetch experiment
+# (benchmarks/l2_prefetch.py) (most important first: a call
 # cut off at its limit keeps the rows done).
 set -u
 source benchmarks/device_rows.sh
@@ -19,3 +20,4 @@ row nano-off   60 env AIOS_FUSED_DECODE=0 $B --workload nano --json $RES/nano-of
 row greedy-off 90 env AIOS_FUSED_DECODE=0 python3 benchmarks/greedy_tokens.py --out $RES/greedy-off.json
 row greedy-on 90 env AIOS_FUSED_DECODE=1 python3 benchmarks/greedy_tokens.py --out $RES/greedy-on.json --compare $RES/greedy-off.json
 row profile-b32 120 env AIOS_FUSED_DECODE=1 python3 benchmarks/profile_step.py --batch 32
+row l2-prefetch 120 python3 benchmarks/l2_prefetch.py --json $RES/l2_prefetch.json
