@@ -3,9 +3,8 @@
 # GEMM's loop (the GEMM before stores s * g and its tiles' sums of s^2; the GEMM after
 # scales its rows by 1 / rms); AIOS_FUSED_DECODE=0 is session 13's default. `table`
 # twice each way (interleaved); the GPU tests; benchmarks/fused_decode.py; `nano` once each
-# way; greedy tokens both ways; the profile at 32 sequences; the L2-prefetch experiment
-# (benchmarks/l2_prefetch.py) (most important first: a call
-# cut off at its limit keeps the rows done).
+# way; greedy tokens both ways; the profile at 32 sequences; benchmarks/l2_prefetch.py.
+# Most important first: a call cut off at its limit keeps the rows done (~6 minutes in all).
 set -u
 source benchmarks/device_rows.sh
 B="python3 benchmark.py --model random:Qwen3-0.6B"
