@@ -66,15 +66,22 @@ def chain(layers, x, fused: bool):
             else:
                 s, norm_in = skinny_gemm(act, L["down"], residual=s, next_norm=(nxt, 1e-6))
         return rms_norm(s, layers[0]["ln1"], 1e-6)
+    return layers_chain(layers, x)
+
+
+def layers_chain(layers, x, gemm=None):
+    """The layers as written; gemm(a, layer index, name) launches each GEMM (default:
+    the skinny GEMM with that layer's weight; benchmarks/l2_prefetch.py adds to it)."""
+    gemm = gemm or (lambda a, i, name: skinny_gemm(a, layers[i][name]))
     h, r = x, None
-    for L in layers:
+    for i, L in enumerate(layers):
         if r is None:
             r, h = h, rms_norm(h, L["ln1"], 1e-6)
         else:
             h, r = rms_norm(h, L["ln1"], 1e-6, r)
-        h = skinny_gemm(attend(skinny_gemm(h, L["qkv"])), L["o"])
+        h = gemm(attend(gemm(h, i, "qkv")), i, "o")
         h, r = rms_norm(h, L["ln2"], 1e-6, r)
-        h = skinny_gemm(silu_and_mul(skinny_gemm(h, L["gate_up"])), L["down"])
+        h = gemm(silu_and_mul(gemm(h, i, "gate_up")), i, "down")
     return rms_norm(h, layers[0]["ln1"], 1e-6, r)[0]
 
 

@@ -26,9 +26,7 @@ import triton.language as tl
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.fused_decode import BF16, DEVICE, HIDDEN, attend, make_layers  # noqa: E402
-from aios.kernels.rms_norm import rms_norm  # noqa: E402
-from aios.kernels.silu_and_mul import silu_and_mul  # noqa: E402
+from benchmarks.fused_decode import BF16, DEVICE, HIDDEN, layers_chain, make_layers  # noqa: E402
 from aios.kernels.skinny_gemm import skinny_gemm  # noqa: E402
 
 LINE = 128   # bytes
@@ -67,18 +65,10 @@ def chain(layers, x, side: torch.cuda.Stream | None, programs: int):
                 prefetch_l2(layers[j][nxt], programs)
         return skinny_gemm(a, layers[i][name])
 
-    h, r = x, None
-    for i, L in enumerate(layers):
-        if r is None:
-            r, h = h, rms_norm(h, L["ln1"], 1e-6)
-        else:
-            h, r = rms_norm(h, L["ln1"], 1e-6, r)
-        h = gemm(attend(gemm(h, i, "qkv")), i, "o")
-        h, r = rms_norm(h, L["ln2"], 1e-6, r)
-        h = gemm(silu_and_mul(gemm(h, i, "gate_up")), i, "down")
+    out = layers_chain(layers, x, gemm)
     if side is not None:
         main.wait_stream(side)
-    return rms_norm(h, layers[0]["ln1"], 1e-6, r)[0]
+    return out
 
 
 def time_graph_us(fn, reps: int = 50) -> float:
