@@ -91,6 +91,14 @@ def test_a_wrong_aios_skinny_prefetch_says_what_it_takes():
     assert "AIOS_SKINNY_PREFETCH='yes': expected 1" in run.stderr
 
 
+def test_a_wrong_aios_decode_prefetch_says_what_it_takes():
+    env = {**os.environ, "AIOS_DECODE_PREFETCH": "100", "TRITON_INTERPRET": "1"}
+    run = subprocess.run([sys.executable, "-c", "import aios.kernels.decode_attention"], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "AIOS_DECODE_PREFETCH=100: expected 0 (off) or a power of two" in run.stderr
+
+
 @pytest.mark.skipif(not CUDA, reason="compiles for a GPU")
 def test_the_compiled_gemm_holds_the_prefetches_only_when_asked(tmp_path):
     """The prefetch is an inline-asm statement whose result nothing uses: the compiler

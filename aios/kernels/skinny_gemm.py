@@ -52,7 +52,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2
-from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
+from aios.kernels.pdl import pdl_options, prefetch_l2, wait_for_previous_kernel
 from aios.kernels.skinny_gemm_configs import (CONFIGS, GemmConfig, default_config,  # noqa: F401
                                               load_configs, pick_config, rows_bucket)
 from aios.kernels.tickets import ticket_counters
@@ -73,15 +73,11 @@ if PREFETCH not in ("0", "1"):
 
 
 @triton.jit
-def _prefetch_to_l2(w_ptr, w_rows, col_ok, k_lo, k_hi, BLOCK_K: tl.constexpr, LINE: tl.constexpr):
-    """Ask the L2 for W[cols, k_lo:k_hi], one `prefetch.global.L2` per line of LINE elements.
-    A hint: no data comes back, nothing waits for it."""
+def _prefetch_to_l2(w_rows, col_ok, k_lo, k_hi, BLOCK_K: tl.constexpr, LINE: tl.constexpr):
+    """Ask the L2 for W[cols, k_lo:k_hi], one line of LINE elements at a time."""
     for k in range(k_lo, k_hi, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K // LINE) * LINE               # the first element of each line
-        ok = col_ok[:, None] & (ks < k_hi)[None, :]
-        lines = tl.where(ok, w_rows + ks[None, :], w_ptr)            # [BLOCK_N, BLOCK_K // LINE]
-        tl.inline_asm_elementwise("prefetch.global.L2 [$1]; mov.u32 $0, 0;", "=r,l",
-                                  [lines.to(tl.int64)], dtype=tl.int32, is_pure=False, pack=1)
+        prefetch_l2(w_rows + ks[None, :], col_ok[:, None] & (ks < k_hi)[None, :])
 
 
 @triton.jit
@@ -134,7 +130,7 @@ def _skinny_gemm_kernel(
     k_lo = pid_k * k_per_split
     k_hi = tl.minimum(k_lo + k_per_split, K)
     if PREFETCH:    # W is no kernel's output: its reads may start before the wait
-        _prefetch_to_l2(w_ptr, w_rows, col_ok, k_lo, k_hi, BLOCK_K, LINE)
+        _prefetch_to_l2(w_rows, col_ok, k_lo, k_hi, BLOCK_K, LINE)
     wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     if ROW_SCALE:   # issued before the loop, used after it: its latency hides behind the loads
         tiles = tl.arange(0, SS_TILES)
