@@ -24,13 +24,13 @@ for round in 1 2; do
     row table-$v-$round 60 env ${V[$v]} $B --workload table --json $RES/table-$v-$round.json
   done
 done
-row l2-pdl1 120 env AIOS_PDL=1 python3 benchmarks/l2_prefetch.py --programs 16 --json $RES/l2-pdl1.json
-row l2-early 120 env AIOS_PDL=early python3 benchmarks/l2_prefetch.py --programs 16 --json $RES/l2-early.json
 for v in base pf early-pf-dpf; do
   row nano-$v 60 env ${V[$v]} $B --workload nano --json $RES/nano-$v.json
 done
 row greedy-base 90 env ${V[base]} python3 benchmarks/greedy_tokens.py --out $RES/greedy-base.json
 row greedy-pf 90 env ${V[early-pf-dpf]} python3 benchmarks/greedy_tokens.py --out $RES/greedy-pf.json --compare $RES/greedy-base.json
+row l2-pdl1 120 env AIOS_PDL=1 python3 benchmarks/l2_prefetch.py --programs 16 --json $RES/l2-pdl1.json
+row l2-early 120 env AIOS_PDL=early python3 benchmarks/l2_prefetch.py --programs 16 --json $RES/l2-early.json
 for v in early pf-dpf; do
   row table-$v-1 60 env ${V[$v]} $B --workload table --json $RES/table-$v-1.json
 done
