@@ -14,11 +14,6 @@ The chain is the 28 decode layers minus attention (benchmarks/fused_decode.py's
 with and without the prefetches, PROGRAMS programs of the prefetch kernel (a
 few SMs: it must not crowd the GEMMs out). An experiment, not the engine: if the
 chain gains, the engine's decode graph can fork the same prefetches.
-
-Beside it, the form the engine has (AIOS_SKINNY_PREFETCH=1): no second stream; each
-GEMM, launched with PDL, asks the L2 for its own weights before it waits for the
-kernel before it. Run it with AIOS_PDL=1 and AIOS_PDL=early (pdl.py): only "early"
-lets a GEMM start while the kernel before it still runs.
 """
 import argparse
 import json
@@ -56,10 +51,8 @@ def prefetch_l2(weight: torch.Tensor, programs: int) -> None:
     _prefetch_l2_kernel[(programs,)](flat, lines, LINES_PER_STEP=256, num_warps=8)
 
 
-def chain(layers, x, side: torch.cuda.Stream | None, programs: int, own: bool = False):
-    """The layers' non-attention work; with a side stream, GEMM i+1's weights prefetched during
-    GEMM i; with own, each GEMM asks for its own weights before its PDL wait (the engine's
-    AIOS_SKINNY_PREFETCH=1)."""
+def chain(layers, x, side: torch.cuda.Stream | None, programs: int):
+    """The layers' non-attention work; with a side stream, GEMM i+1's weights prefetched during GEMM i."""
     order = [(i, name) for i in range(len(layers)) for name in ("qkv", "o", "gate_up", "down")]
     main = torch.cuda.current_stream()
 
@@ -70,7 +63,7 @@ def chain(layers, x, side: torch.cuda.Stream | None, programs: int, own: bool = 
             with torch.cuda.stream(side):
                 j, nxt = order[k + 1]
                 prefetch_l2(layers[j][nxt], programs)
-        return skinny_gemm(a, layers[i][name], prefetch=own)
+        return skinny_gemm(a, layers[i][name])
 
     out = layers_chain(layers, x, gemm)
     if side is not None:
@@ -105,8 +98,7 @@ def main():
     args = p.parse_args()
     layers = make_layers()
     side = torch.cuda.Stream()
-    results = {"gpu": torch.cuda.get_device_name(), "AIOS_PDL": os.environ.get("AIOS_PDL", "1"),
-               "chain_us": {}}
+    results = {"gpu": torch.cuda.get_device_name(), "chain_us": {}}
     for m in (int(r) for r in args.rows.split(",")):
         x = torch.randn(m, HIDDEN, device=DEVICE, dtype=BF16)
         ref = chain(layers, x, None, 0).float()
@@ -115,10 +107,8 @@ def main():
             out = chain(layers, x, side, programs).float()
             assert torch.equal(out, ref), "a prefetch changed the result"
             row[f"prefetch, {programs} programs"] = time_graph_us(lambda: chain(layers, x, side, programs))
-        assert torch.equal(chain(layers, x, None, 0, own=True).float(), ref), "a prefetch changed the result"
-        row["each GEMM its own, before its wait"] = time_graph_us(lambda: chain(layers, x, None, 0, own=True))
         for name, us in row.items():
-            print(f"M={m:3d} {name:36s} {us:8.1f} us ({row['no prefetch'] / us:.3f}x)", flush=True)
+            print(f"M={m:3d} {name:28s} {us:8.1f} us ({row['no prefetch'] / us:.3f}x)", flush=True)
         results["chain_us"][m] = row
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

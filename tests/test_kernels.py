@@ -569,23 +569,6 @@ def test_decode_cuda_graph_replay():
         check(out, ref, torch.bfloat16)
 
 
-@pytest.mark.skipif(not CUDA or torch.cuda.get_device_capability()[0] < 9,
-                    reason="the prefetch comes before the PDL wait: Hopper only")
-def test_decode_prefetch_changes_no_bit(monkeypatch):
-    """AIOS_DECODE_PREFETCH: each split asks the L2 for its first positions before it waits."""
-    import aios.kernels.decode_attention as decode
-    lens = [1, 17, 1000, 333, 4097, 64]
-    table, num_blocks = paged_layout(lens, 16)
-    k_cache, v_cache = (randn(num_blocks, 16, 8, 128, dtype=torch.bfloat16) for _ in range(2))
-    q = randn(len(lens), 16, 128, dtype=torch.bfloat16)
-    context_lens = torch.tensor(lens, dtype=torch.int32, device=DEVICE)
-    outs = []
-    for tokens in (0, 64, 256):
-        monkeypatch.setattr(decode, "PREFETCH_TOKENS", tokens)
-        outs.append(decode_attention(q, k_cache, v_cache, context_lens, table, 0.1, split_tokens=256))
-    assert torch.equal(outs[1], outs[0]) and torch.equal(outs[2], outs[0])
-
-
 # ------------------------------------------------------------------ backend --
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_triton_backend_matches_torch_backend(dtype):

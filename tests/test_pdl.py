@@ -37,25 +37,25 @@ def test_a_wrong_aios_pdl_says_what_it_takes():
     assert "AIOS_PDL='yes': expected 0 (off), 1 (on, the default) or early" in run.stderr
 
 
-def _mlp_block(x, residual, norm_w, w_gate_up, w_down, prefetch=False):
+def _mlp_block(x, residual, norm_w, w_gate_up, w_down):
     """[M, H] -> the MLP's output and the new residual, through the engine's kernels."""
     h, residual = rms_norm(x, norm_w, 1e-6, residual)
-    act = silu_and_mul(skinny_gemm(h, w_gate_up, None, GemmConfig(16, 128, 4), prefetch=prefetch))
-    return skinny_gemm(act, w_down, None, GemmConfig(16, 128, 8), prefetch=prefetch), residual
+    act = silu_and_mul(skinny_gemm(h, w_gate_up, None, GemmConfig(16, 128, 4)))
+    return skinny_gemm(act, w_down, None, GemmConfig(16, 128, 8)), residual
 
 
-def _replayed(mode: str, inputs, prefetch=False):
+def _replayed(mode: str, inputs):
     """The block's outputs, captured in a CUDA graph under AIOS_PDL=mode and replayed twice."""
     saved = pdl.MODE
     pdl.MODE = mode
     pdl.pdl_options.cache_clear()
     try:
         static = [t.clone() for t in inputs]
-        _mlp_block(*static, prefetch)            # compile (and make the tickets) outside the capture
+        _mlp_block(*static)                      # compile (and make the tickets) outside the capture
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            out, new_res = _mlp_block(*static, prefetch)
+            out, new_res = _mlp_block(*static)
         graph.replay()
         graph.replay()                           # the tickets must be back at zero
         torch.cuda.synchronize()
@@ -67,9 +67,8 @@ def _replayed(mode: str, inputs, prefetch=False):
 
 @pytest.mark.skipif(not CUDA or torch.cuda.get_device_capability()[0] < 9,
                     reason="programmatic dependent launch needs a Hopper GPU")
-@pytest.mark.parametrize("prefetch", [False, True])   # the GEMMs ask the L2 for W before the wait
 @pytest.mark.parametrize("mode", ["1", "early"])
-def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode, prefetch):
+def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode):
     torch.manual_seed(0)
     m, hidden, inter = 24, 1024, 3072
     dev, bf16 = "cuda", torch.bfloat16
@@ -79,39 +78,5 @@ def test_a_pdl_chain_gives_the_bits_of_a_plain_one(mode, prefetch):
               torch.randn(2 * inter, hidden, device=dev, dtype=bf16) / hidden ** 0.5,
               torch.randn(hidden, inter, device=dev, dtype=bf16) / inter ** 0.5]
     plain = _replayed("0", inputs)
-    with_pdl = _replayed(mode, inputs, prefetch)
+    with_pdl = _replayed(mode, inputs)
     assert torch.equal(with_pdl[0], plain[0]) and torch.equal(with_pdl[1], plain[1])
-
-
-def test_a_wrong_aios_skinny_prefetch_says_what_it_takes():
-    env = {**os.environ, "AIOS_SKINNY_PREFETCH": "yes", "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-c", "import aios.kernels.skinny_gemm"], env=env,
-                         capture_output=True, text=True)
-    assert run.returncode != 0
-    assert "AIOS_SKINNY_PREFETCH='yes': expected 1" in run.stderr
-
-
-def test_a_wrong_aios_decode_prefetch_says_what_it_takes():
-    env = {**os.environ, "AIOS_DECODE_PREFETCH": "100", "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-c", "import aios.kernels.decode_attention"], env=env,
-                         capture_output=True, text=True)
-    assert run.returncode != 0
-    assert "AIOS_DECODE_PREFETCH=100: expected 0 (off) or a power of two" in run.stderr
-
-
-@pytest.mark.skipif(not CUDA, reason="compiles for a GPU")
-def test_the_compiled_gemm_holds_the_prefetches_only_when_asked(tmp_path):
-    """The prefetch is an inline-asm statement whose result nothing uses: the compiler
-    must keep it (it is marked impure), and leave it out when it is off."""
-    script = ("import torch; from aios.kernels.skinny_gemm import skinny_gemm, GemmConfig\n"
-              "x = torch.randn(4, 1024, device='cuda', dtype=torch.bfloat16)\n"
-              "w = torch.randn(512, 1024, device='cuda', dtype=torch.bfloat16)\n"
-              "skinny_gemm(x, w, None, GemmConfig(16, 128, 2), prefetch={})\n"
-              "torch.cuda.synchronize()\n")
-    for prefetch in (True, False):
-        cache = tmp_path / str(prefetch)
-        env = {**os.environ, "TRITON_CACHE_DIR": str(cache)}
-        subprocess.run([sys.executable, "-c", script.format(prefetch)], env=env, check=True)
-        ptx = "".join(p.read_text() for p in cache.rglob("_skinny_gemm_kernel*.ptx"))
-        assert ptx, f"no PTX of the GEMM under {cache}"
-        assert ("prefetch.global.L2" in ptx) == prefetch

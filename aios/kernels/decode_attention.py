@@ -23,10 +23,6 @@ and keeping the GPU's memory system busy:
   * Paged: tiles of BLOCK_N positions are gathered through the block table
     (position t lives in block block_tables[b, t // block_size] at offset
     t % block_size), so BLOCK_N need not match the cache's block size.
-  * With PDL (pdl.py), the cache's older positions are no earlier kernel's
-    output: with AIOS_DECODE_PREFETCH=T (a power of two, 0 = off, the default)
-    each program asks the L2 for the first T positions of its split before it
-    waits for q.
 
 CUDA-graph safety: the host never reads a tensor's values. The grid and the
 split size depend only on shapes (batch, block-table width) and python
@@ -43,7 +39,7 @@ import triton.language as tl
 from aios.kernels.attention_common import dot as _dot, upcast_dot as _upcast_dot
 from aios.kernels.decode_merge import decode_merge_kernel, merge_splits
 from aios.kernels.host_math import cdiv, next_power_of_2, sm_count
-from aios.kernels.pdl import pdl_options, prefetch_l2, wait_for_previous_kernel
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.tickets import ticket_counters
 
 LOG2E = 1.4426950408889634
@@ -58,10 +54,6 @@ MAX_SPLITS = 128         # bounds the partials' workspace
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
 FUSED_MERGE = os.environ.get("AIOS_DECODE_FUSED_MERGE") == "1"   # the default of fused_merge
 MAX_ROWS = 1 << 16      # (sequence, KV head) rows a fused-merge launch may have: its counters
-PREFETCH_TOKENS = int(os.environ.get("AIOS_DECODE_PREFETCH", "0"))
-if PREFETCH_TOKENS < 0 or PREFETCH_TOKENS & (PREFETCH_TOKENS - 1):
-    raise ValueError(f"AIOS_DECODE_PREFETCH={PREFETCH_TOKENS}: expected 0 (off) or a power of two "
-                     "(positions of each split to ask the L2 for before the PDL wait)")
 
 
 def merge_counters(device: torch.device) -> torch.Tensor:
@@ -76,21 +68,6 @@ def _default_config(is16: bool, head_dim: int):
         return (64, 4, 3) if head_dim <= 128 else (32, 4, 3)
     return (32, 8, 2) if head_dim <= 128 else (16, 8, 2)
 
-
-
-@triton.jit
-def _prefetch_positions(k_cache_ptr, v_cache_ptr, bt_row_ptr, kv_head, start, end,
-                        stride_cb, stride_ct, stride_ch, stride_cd, PREFETCH: tl.constexpr,
-                        LINES: tl.constexpr, HEAD_DIM: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr):
-    """Ask the L2 for K and V of positions [start, min(end, start + PREFETCH)) of one KV head."""
-    pos = start + tl.arange(0, PREFETCH)
-    ok = pos < end
-    block_id = tl.load(bt_row_ptr + pos // KV_BLOCK_SIZE, mask=ok, other=0)
-    line_off = tl.arange(0, LINES) * (HEAD_DIM // LINES) * stride_cd
-    offs = (block_id.to(tl.int64) * stride_cb + (pos % KV_BLOCK_SIZE) * stride_ct
-            + kv_head * stride_ch)[:, None] + line_off[None, :]              # [PREFETCH, LINES]
-    prefetch_l2(k_cache_ptr + offs, ok[:, None])
-    prefetch_l2(v_cache_ptr + offs, ok[:, None])
 
 
 @triton.jit(do_not_specialize=["stride_bt"])   # its width varies: see prefill_attention.py
@@ -108,22 +85,15 @@ def _decode_split_kernel(
     FUSED_MERGE: tl.constexpr,                    # the last split to finish merges
     DOT_PREC: tl.constexpr,
     UPCAST_DOT: tl.constexpr,                     # see _dot
-    PREFETCH: tl.constexpr, LINES: tl.constexpr,  # positions to prefetch; L2 lines a position's head
     USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid = tl.program_id(0)
     seq = pid // num_kv_heads
     kv_head = pid % num_kv_heads
     split = tl.program_id(1)
-    # The lengths and block tables are copied in before the step's first kernel.
     ctx_len = tl.load(ctx_lens_ptr + seq)
     s_start = split * split_tokens
-    bt_row_ptr = bt_ptr + seq.to(tl.int64) * stride_bt
-    if PREFETCH > 0:
-        _prefetch_positions(k_cache_ptr, v_cache_ptr, bt_row_ptr, kv_head, s_start,
-                            tl.minimum(s_start + split_tokens, ctx_len), stride_cb, stride_ct,
-                            stride_ch, stride_cd, PREFETCH, LINES, HEAD_DIM, KV_BLOCK_SIZE)
-    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     # Splits past the end have nothing to do (the merge will not read them).
     # Split 0 always runs, so a length-0 (padding) sequence still gets a row.
     if (split > 0) & (s_start >= ctx_len):
@@ -138,6 +108,7 @@ def _decode_split_kernel(
     q = tl.load(q_ptr + seq.to(tl.int64) * stride_qb + heads[:, None] * stride_qh
                 + dims[None, :] * stride_qd, mask=q_mask, other=0.0)
 
+    bt_row_ptr = bt_ptr + seq.to(tl.int64) * stride_bt
     head_off = kv_head * stride_ch + dims[None, :] * stride_cd       # [1, D]
     m_i = tl.full([GROUP_PAD], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([GROUP_PAD], dtype=tl.float32)
@@ -264,8 +235,6 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
         GROUP=group, GROUP_PAD=max(16, next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
         DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
-        PREFETCH=PREFETCH_TOKENS if pdl_options(q.device)["USE_PDL"] else 0,
-        LINES=max(head_dim * q.element_size() // 128, 1),
         num_warps=nw, num_stages=ns, **pdl_options(q.device),
     )
     if not direct and not fused:

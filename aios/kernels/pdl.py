@@ -26,10 +26,10 @@ with the same greedy tokens (BENCHMARKS.md, session 13).
 block of this grid has called it, not when they exit. The next kernel's blocks
 then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220).
 
-What a kernel reads that no kernel before it writes (a GEMM's weight, the KV
-cache's older positions) it may ask for before the wait: `prefetch_l2` below
-asks the L2 for lines and returns at once (skinny_gemm.py, decode_attention.py).
-The L2 is coherent for the whole GPU, so a line fetched early is never stale.
+A kernel could also start, before its wait, on what no kernel before it writes: a
+GEMM asking the L2 for its weight (`prefetch.global.L2`), a decode split for its
+first cached positions. Measured on an H100, that made `table` 7% slower with
+the wait as it is, and 11-15% slower with "early" below (BENCHMARKS.md, session 15).
 
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
 "early": also let the next kernel launch as soon as this one has started;
@@ -70,12 +70,3 @@ def wait_for_previous_kernel(USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr):
         tl.extra.cuda.gdc_wait()
         if LAUNCH_EARLY:
             tl.extra.cuda.gdc_launch_dependents()
-
-
-@triton.jit
-def prefetch_l2(ptrs, mask):
-    """Ask the L2 for the 128-byte line of each pointer where mask is true, one
-    `prefetch.global.L2` each (predicated off elsewhere): a hint, nothing comes back."""
-    tl.inline_asm_elementwise(
-        "{ .reg .pred p; setp.ne.s32 p, $2, 0; @p prefetch.global.L2 [$1]; mov.u32 $0, 0; }",
-        "=r,l,r", [ptrs.to(tl.int64), mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1)

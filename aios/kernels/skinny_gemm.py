@@ -34,13 +34,6 @@ rows moves a few kilobytes and still costs a launch of ~1.3 us. RMSNorm(s) @ W.T
 (Normalizing x inside the GEMM's own loads instead measured 2.7x slower per GEMM
 on an H200: the modified operand cost the loop its pipelining; BENCHMARKS.md.)
 
-A GEMM's weight is no kernel's output, so a GEMM launched with PDL (pdl.py)
-need not wait for the kernel before it to start reading W: each program first
-asks the L2 for its slice of W (`prefetch.global.L2`, one instruction per
-128-byte line: no registers, nothing waits), then waits for x, then streams
-its tiles, by then on their way from HBM. AIOS_SKINNY_PREFETCH turns this on
-("1") or off ("0"); see PREFETCH below for the default and what it measured.
-
 The tile sizes come from skinny_gemm_configs.py (measured, by shape).
 """
 import os
@@ -52,7 +45,7 @@ import triton
 import triton.language as tl
 
 from aios.kernels.host_math import cdiv, next_power_of_2
-from aios.kernels.pdl import pdl_options, prefetch_l2, wait_for_previous_kernel
+from aios.kernels.pdl import pdl_options, wait_for_previous_kernel
 from aios.kernels.skinny_gemm_configs import (CONFIGS, GemmConfig, default_config,  # noqa: F401
                                               load_configs, pick_config, rows_bucket)
 from aios.kernels.tickets import ticket_counters
@@ -65,19 +58,6 @@ _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # floor); `benchmarks/skinny_gemm.py --buckets 64,128 --models Qwen3-8B/tp2` measures them.
 MAX_ROWS = 128
 MAX_TILES = 1 << 16     # output tiles a split-K launch may have (size of the counters)
-LINE_BYTES = 128        # an L2 line: what one prefetch instruction asks for
-PREFETCH = os.environ.get("AIOS_SKINNY_PREFETCH", "0")
-if PREFETCH not in ("0", "1"):
-    raise ValueError(f"AIOS_SKINNY_PREFETCH={PREFETCH!r}: expected 1 (ask the L2 for W before "
-                     "waiting for x) or 0 (off)")
-
-
-@triton.jit
-def _prefetch_to_l2(w_rows, col_ok, k_lo, k_hi, BLOCK_K: tl.constexpr, LINE: tl.constexpr):
-    """Ask the L2 for W[cols, k_lo:k_hi], one line of LINE elements at a time."""
-    for k in range(k_lo, k_hi, BLOCK_K):
-        ks = k + tl.arange(0, BLOCK_K // LINE) * LINE               # the first element of each line
-        prefetch_l2(w_rows + ks[None, :], col_ok[:, None] & (ks < k_hi)[None, :])
 
 
 @triton.jit
@@ -115,9 +95,9 @@ def _skinny_gemm_kernel(
     NEXT_NORM: tl.constexpr, ROW_SCALE: tl.constexpr, SS_TILES: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_IN_FP32: tl.constexpr,
-    PREFETCH: tl.constexpr, LINE: tl.constexpr,   # ask the L2 for W first; LINE elements a line
     USE_PDL: tl.constexpr, LAUNCH_EARLY: tl.constexpr,   # aios/kernels/pdl.py
 ):
+    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     rows = tl.arange(0, BLOCK_M)
@@ -125,18 +105,15 @@ def _skinny_gemm_kernel(
     row_ok, col_ok = rows < M, cols < N
     x_rows = x_ptr + rows[:, None].to(tl.int64) * stride_xm
     w_rows = w_ptr + cols[:, None].to(tl.int64) * stride_wn
-    # This split's K range. Steps of BLOCK_K never pass k_lo + k_per_split, so
-    # only the end of K needs a mask.
-    k_lo = pid_k * k_per_split
-    k_hi = tl.minimum(k_lo + k_per_split, K)
-    if PREFETCH:    # W is no kernel's output: its reads may start before the wait
-        _prefetch_to_l2(w_rows, col_ok, k_lo, k_hi, BLOCK_K, LINE)
-    wait_for_previous_kernel(USE_PDL, LAUNCH_EARLY)
     if ROW_SCALE:   # issued before the loop, used after it: its latency hides behind the loads
         tiles = tl.arange(0, SS_TILES)
         sum_sq = tl.sum(tl.load(ss_ptr + tiles[:, None] * M + rows[None, :],
                                 mask=(tiles[:, None] < ss_tiles) & row_ok[None, :], other=0.0), axis=0)
 
+    # This split's K range. Steps of BLOCK_K never pass k_lo + k_per_split, so
+    # only the end of K needs a mask.
+    k_lo = pid_k * k_per_split
+    k_hi = tl.minimum(k_lo + k_per_split, K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(k_lo, k_hi, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K)
@@ -188,14 +165,13 @@ class NormInput(NamedTuple):
 
 def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                 config: GemmConfig | None = None, *, residual: torch.Tensor | None = None,
-                next_norm: tuple[torch.Tensor, float] | None = None, prefetch: bool | None = None):
+                next_norm: tuple[torch.Tensor, float] | None = None):
     """x: [..., K], weight: [N, K], bias: [N] or None -> y = x @ W.T + b, [..., N] in x's dtype.
 
     residual: [..., N], added to y.
     next_norm: (g [N], eps) of the RMSNorm that y goes into next -> (y, NormInput),
         and skinny_gemm(norm_input, W2) is then RMSNorm(y) @ W2.T.
     x may be such a NormInput ([M, K]): y is then RMSNorm(s) @ W.T for the s it came from.
-    prefetch: ask the L2 for W before waiting for x (None: AIOS_SKINNY_PREFETCH). On a GPU only.
     """
     norm_in = x if isinstance(x, NormInput) else None
     assert norm_in is None or next_norm is None, \
@@ -238,10 +214,6 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         else:
             partials = counters                       # not touched with one split
         ss_tiles = ss.shape[0] if norm_in is not None else 1
-        line = LINE_BYTES // weight.element_size()
-        prefetch = (PREFETCH == "1" if prefetch is None else prefetch) and not _INTERPRETED
-        assert not prefetch or cfg.block_k % line == 0, \
-            f"BLOCK_K {cfg.block_k} is not a whole number of {line}-element lines to prefetch"
         _skinny_gemm_kernel[(tiles, split_k)](
             x2, weight, bias if bias is not None else y, r2, y, g, t, ss, ss_tiles, eps,
             partials, counters,
@@ -249,8 +221,7 @@ def skinny_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
             HAS_BIAS=bias is not None, HAS_RESIDUAL=residual is not None,
             NEXT_NORM=next_norm is not None, ROW_SCALE=norm_in is not None,
             SS_TILES=next_power_of_2(ss_tiles), BLOCK_M=rows_bucket(m), BLOCK_N=cfg.block_n,
-            BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED,
-            PREFETCH=prefetch, LINE=line, num_warps=cfg.num_warps,
+            BLOCK_K=cfg.block_k, DOT_IN_FP32=_INTERPRETED, num_warps=cfg.num_warps,
             num_stages=cfg.num_stages, **pdl_options(x.device),
         )
     y = y.view(*x.shape[:-1], n)
