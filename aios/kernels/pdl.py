@@ -26,10 +26,11 @@ with the same greedy tokens (BENCHMARKS.md, session 13).
 block of this grid has called it, not when they exit. The next kernel's blocks
 then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220).
 
-A kernel could also start, before its wait, on what no kernel before it writes: a
-GEMM asking the L2 for its weight (`prefetch.global.L2`), a decode split for its
-first cached positions. Measured on an H100, that made `table` 7% slower with
-the wait as it is, and 11-15% slower with "early" below (BENCHMARKS.md, session 15).
+A kernel could also start, before its wait, on what no kernel before it writes,
+such as a GEMM asking the L2 for its weight (`prefetch.global.L2`). Measured on
+an H100, the GEMMs' prefetch made `table` 7% slower with the wait as it is, and
+15% slower with "early" below; a decode split prefetching its first cached
+positions too won back 4% of that (BENCHMARKS.md, session 15). Not kept.
 
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
 "early": also let the next kernel launch as soon as this one has started;
