@@ -30,7 +30,7 @@ A kernel could also start, before its wait, on what no kernel before it writes,
 such as a GEMM asking the L2 for its weight (`prefetch.global.L2`). Measured on
 an H100, the GEMMs' prefetch made `table` 7% slower with the wait as it is, and
 15% slower with "early" below; a decode split prefetching its first cached
-positions too won back 4% of that (BENCHMARKS.md, session 15). Not kept.
+positions too won back 4 points of that (BENCHMARKS.md, session 15). Not kept.
 
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
 "early": also let the next kernel launch as soon as this one has started;
