@@ -27,10 +27,10 @@ block of this grid has called it, not when they exit. The next kernel's blocks
 then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220).
 
 A kernel could also start, before its wait, on what no kernel before it writes,
-such as a GEMM asking the L2 for its weight (`prefetch.global.L2`). Measured on
-an H100, the GEMMs' prefetch made `table` 7% slower with the wait as it is, and
-15% slower with "early" below; a decode split prefetching its first cached
-positions too won back 4 points of that (BENCHMARKS.md, session 15). Not kept.
+such as a GEMM asking the L2 for its weight (`prefetch.global.L2`). Measured
+twice on an H100, it is slower: with the kernels before a GEMM launching it early,
+`table` lost 11% (session 13) and 15% (session 15); with the wait as it is, 7%
+(session 15, BENCHMARKS.md). Not kept.
 
 AIOS_PDL chooses: "1" (the default on Hopper): launch with PDL and wait;
 "early": also let the next kernel launch as soon as this one has started;

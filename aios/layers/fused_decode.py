@@ -72,7 +72,9 @@ class FusedDecode:
 
     @staticmethod
     def linear_add(x, linear, residual, next_norm=None):
-        """linear(x) + residual; with next_norm (an RMSNorm), also its input for
-        the GEMM after it -> (sum, NormInput)."""
-        norm = None if next_norm is None else (next_norm.weight, next_norm.eps)
-        return skinny_gemm(x, linear.weight, linear.bias, residual=residual, next_norm=norm)
+        """-> (linear(x) + residual, and for next_norm (an RMSNorm) its input for the
+        GEMM after it, a NormInput; None without next_norm)."""
+        if next_norm is None:
+            return skinny_gemm(x, linear.weight, linear.bias, residual=residual), None
+        return skinny_gemm(x, linear.weight, linear.bias, residual=residual,
+                           next_norm=(next_norm.weight, next_norm.eps))

@@ -118,8 +118,7 @@ class Qwen3DecoderLayer(nn.Module):
         residual, norm_input = fused.linear_add(attn.attend(positions, qkv), attn.o_proj, residual,
                                                 self.post_attention_layernorm)
         act = mlp.act(fused.norm_linear(residual, norm_input, None, mlp.gate_up_proj))
-        out = fused.linear_add(act, mlp.down_proj, residual, next_norm)
-        return out if next_norm is not None else (out, None)
+        return fused.linear_add(act, mlp.down_proj, residual, next_norm)
 
 
 class Qwen3Model(nn.Module):
