@@ -517,6 +517,28 @@ def test_decode_empty_sequence_gives_zeros(split_tokens):
     check(out[[1, 3]], ref[[1, 3]], torch.float32)
 
 
+@pytest.mark.parametrize("fused_merge", [False, True])
+@pytest.mark.parametrize("programs_per_row", [1, 2, 3])
+def test_decode_programs_taking_several_splits_match_one_program_a_split(programs_per_row, fused_merge):
+    """A program that takes every P-th split of its row writes each split's partial as
+    a program of its own would: the same output, bit for bit, whatever P; a short
+    context leaves the programs past its last split nothing to do."""
+    lens = [0, 1, 17, 100, 64, 33] if not CUDA else [0, 1, 17, 1000, 333, 4097]
+    table, num_blocks = paged_layout([max(n, 1) for n in lens], 16, extra_width=8)
+    k_cache, v_cache = randn(num_blocks, 16, 2, 64), randn(num_blocks, 16, 2, 64)
+    q = randn(len(lens), 4, 64)
+    context_lens = torch.tensor(lens, dtype=torch.int32, device=DEVICE)
+    split = {"split_tokens": 16 if not CUDA else 128, "block_n": 16 if not CUDA else None,
+             "fused_merge": fused_merge}
+    one_each = decode_attention(q, k_cache, v_cache, context_lens, table, 0.125,
+                                programs_per_row=10**6, **split)
+    looped = decode_attention(q, k_cache, v_cache, context_lens, table, 0.125,
+                              programs_per_row=programs_per_row, **split)
+    assert torch.equal(looped, one_each)
+    ref = decode_attention_ref(q, k_cache, v_cache, context_lens, table, 0.125)
+    check(looped[1:], ref[1:], torch.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES[:2])
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (8, 1)])
 def test_decode_fused_merge_matches_the_merge_kernel(heads, kv_heads, dtype):

@@ -50,6 +50,7 @@ SMALL_BATCH_ROWS = 64    # ...but where (sequence, KV head) rows are this few, p
 # AIOS_DECODE_SMALL_BATCH_SPLIT=256 turns them off, as BENCHMARKS.md's rows measured it.
 SMALL_BATCH_SPLIT_TOKENS = int(os.environ.get("AIOS_DECODE_SMALL_BATCH_SPLIT", "128"))
 MAX_SPLITS = 128         # bounds the partials' workspace
+PROGRAMS_PER_SM = int(os.environ.get("AIOS_DECODE_PROGRAMS_PER_SM", "4"))   # 0: a program a split
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)
 FUSED_MERGE = os.environ.get("AIOS_DECODE_FUSED_MERGE") == "1"   # the default of fused_merge
@@ -70,7 +71,8 @@ def _default_config(is16: bool, head_dim: int):
 
 
 
-@triton.jit(do_not_specialize=["stride_bt"])   # its width varies: see prefill_attention.py
+# The block table's width varies (see prefill_attention.py), and so does the split count with it.
+@triton.jit(do_not_specialize=["stride_bt", "num_splits"])
 def _decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, o_ptr, part_o_ptr, part_lse_ptr,
     ctx_lens_ptr, bt_ptr, count_ptr,               # count_ptr: int32 [B * Hkv], FUSED_MERGE only
@@ -78,7 +80,7 @@ def _decode_split_kernel(
     stride_ob, stride_oh, stride_od,              # out [B, H, D]
     stride_cb, stride_ct, stride_ch, stride_cd,   # caches [blocks, block_size, Hkv, D]
     stride_bt,                                    # block_tables row stride
-    num_kv_heads, split_tokens, qk_scale,
+    num_kv_heads, split_tokens, num_splits, qk_scale,
     GROUP: tl.constexpr, GROUP_PAD: tl.constexpr,  # query heads per KV head, padded >= 16
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
     DIRECT: tl.constexpr,                         # one split: write the output itself
@@ -91,13 +93,33 @@ def _decode_split_kernel(
     pid = tl.program_id(0)
     seq = pid // num_kv_heads
     kv_head = pid % num_kv_heads
-    split = tl.program_id(1)
     ctx_len = tl.load(ctx_lens_ptr + seq)
+    # The splits that run: split 0 (a length-0 padding sequence still gets a row),
+    # and those that start before the end. Program p of this (sequence, KV head)
+    # takes splits p, p + P, p + 2P, ... of them (P = the grid's second axis), so
+    # a grid of a few programs per SM covers any length without launching the
+    # splits past the end of a short context.
+    n_valid = tl.maximum(tl.minimum((ctx_len + split_tokens - 1) // split_tokens, num_splits), 1)
+    for split in range(tl.program_id(1), n_valid, tl.num_programs(1)):
+        _attend_split(q_ptr, k_cache_ptr, v_cache_ptr, o_ptr, part_o_ptr, part_lse_ptr, bt_ptr,
+                      count_ptr, pid, seq, kv_head, split, ctx_len, n_valid, num_splits,
+                      stride_qb, stride_qh, stride_qd, stride_ob, stride_oh, stride_od,
+                      stride_cb, stride_ct, stride_ch, stride_cd, stride_bt,
+                      num_kv_heads, split_tokens, qk_scale, GROUP, GROUP_PAD, HEAD_DIM, BLOCK_N,
+                      KV_BLOCK_SIZE, DIRECT, FUSED_MERGE, DOT_PREC, UPCAST_DOT)
+
+
+@triton.jit
+def _attend_split(q_ptr, k_cache_ptr, v_cache_ptr, o_ptr, part_o_ptr, part_lse_ptr, bt_ptr,
+                  count_ptr, pid, seq, kv_head, split, ctx_len, n_valid, num_splits,
+                  stride_qb, stride_qh, stride_qd, stride_ob, stride_oh, stride_od,
+                  stride_cb, stride_ct, stride_ch, stride_cd, stride_bt,
+                  num_kv_heads, split_tokens, qk_scale,
+                  GROUP: tl.constexpr, GROUP_PAD: tl.constexpr, HEAD_DIM: tl.constexpr,
+                  BLOCK_N: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr, DIRECT: tl.constexpr,
+                  FUSED_MERGE: tl.constexpr, DOT_PREC: tl.constexpr, UPCAST_DOT: tl.constexpr):
+    """One split of one (sequence, KV head): positions [split * split_tokens, ...)."""
     s_start = split * split_tokens
-    # Splits past the end have nothing to do (the merge will not read them).
-    # Split 0 always runs, so a length-0 (padding) sequence still gets a row.
-    if (split > 0) & (s_start >= ctx_len):
-        return
     s_end = tl.minimum(s_start + split_tokens, ctx_len)
 
     # The query group of this KV head: [GROUP_PAD, D], rows >= GROUP are zero.
@@ -140,7 +162,6 @@ def _decode_split_kernel(
                  + dims[None, :] * stride_od, out.to(o_ptr.dtype.element_ty), mask=q_mask)
     else:
         # Partials: part_o [B, H, num_splits, D], part_lse [B, H, num_splits] (base 2).
-        num_splits = tl.num_programs(1)
         num_heads = num_kv_heads * GROUP
         row = (seq.to(tl.int64) * num_heads + heads) * num_splits + split  # [GROUP_PAD]
         tl.store(part_o_ptr + row[:, None] * HEAD_DIM + dims[None, :], out, mask=q_mask)
@@ -149,8 +170,6 @@ def _decode_split_kernel(
         tl.store(part_lse_ptr + row, lse, mask=r < GROUP)
         if FUSED_MERGE:
             tl.debug_barrier()                    # every thread's partial is written
-            # The splits that run: split 0, and those that start before the end.
-            n_valid = tl.maximum(tl.minimum((ctx_len + split_tokens - 1) // split_tokens, num_splits), 1)
             ticket = tl.atomic_add(count_ptr + pid, 1, sem="acq_rel")
             if ticket == n_valid - 1:             # this (sequence, KV head)'s last split to finish
                 first = row - split               # [GROUP_PAD]: split 0's row of each head
@@ -181,9 +200,19 @@ def choose_split_tokens(batch, num_kv_heads, capacity, block_n, num_sms,
     return cdiv(tokens, block_n) * block_n
 
 
+def choose_programs_per_row(rows, num_splits, num_sms):
+    """P, the grid's second axis: program p of a (sequence, KV head) row takes splits
+    p, p + P, ... up to the row's length. Enough programs to give every SM
+    PROGRAMS_PER_SM of them with all rows busy; no more, or a graph's grid, which
+    covers the whole block table, would launch mostly programs past the end."""
+    if PROGRAMS_PER_SM == 0:
+        return num_splits            # one program per split, as many as the table holds
+    return min(num_splits, cdiv(PROGRAMS_PER_SM * num_sms, rows))
+
+
 def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
                      max_context_len=None, *, split_tokens=None, block_n=None,
-                     num_warps=None, num_stages=None, fused_merge=None):
+                     num_warps=None, num_stages=None, fused_merge=None, programs_per_row=None):
     """q: [B, H, D]; caches: [num_blocks, block_size, Hkv, D];
     context_lens: [B] int32 (incl. the new token); block_tables: [B, max_blocks].
 
@@ -191,6 +220,8 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
     that only tunes the split size. The keyword-only arguments override the
     defaults (tests, tuning); split_tokens is rounded up to a multiple of block_n.
     fused_merge: merge the splits inside the split kernel (default: FUSED_MERGE).
+    programs_per_row: programs per (sequence, KV head), each taking every P-th split
+    (default: choose_programs_per_row).
     """
     B, num_heads, head_dim = q.shape
     _, kv_block_size, num_kv_heads, _ = k_cache.shape
@@ -228,10 +259,12 @@ def decode_attention(q, k_cache, v_cache, context_lens, block_tables, scale,
     if fused:
         assert B * num_kv_heads <= MAX_ROWS, f"{B * num_kv_heads} (sequence, KV head) rows exceed the counters"
     counters = merge_counters(q.device) if fused else context_lens   # unused without the fused merge
-    _decode_split_kernel[(B * num_kv_heads, num_splits)](
+    if programs_per_row is None:
+        programs_per_row = choose_programs_per_row(B * num_kv_heads, num_splits, sm_count(q.device))
+    _decode_split_kernel[(B * num_kv_heads, max(1, min(programs_per_row, num_splits)))](
         q, k_cache, v_cache, out, part_o, part_lse, context_lens, block_tables, counters,
         *q.stride(), *out.stride(), *k_cache.stride(), block_tables.stride(0),
-        num_kv_heads, split_tokens, scale * LOG2E,
+        num_kv_heads, split_tokens, num_splits, scale * LOG2E,
         GROUP=group, GROUP_PAD=max(16, next_power_of_2(group)),
         HEAD_DIM=head_dim, BLOCK_N=bn, KV_BLOCK_SIZE=kv_block_size,
         DIRECT=direct, FUSED_MERGE=fused, DOT_PREC="tf32" if is16 else "ieee", UPCAST_DOT=_upcast_dot(q),
