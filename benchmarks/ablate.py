@@ -8,7 +8,7 @@ buy. Random weights, ignore_eos: every request still generates its length, so
 the work left is the same. What --skip takes:
 
   merge      decode attention's merge of its splits (the split kernel stays)
-  qk_norm    Qwen3's q/k-norm + RoPE kernel (k and v then stored by the store kernel)
+  qk_norm    Qwen3's q/k-norm + RoPE kernel, and with it the KV store it does
   rms_norm   every RMSNorm and its residual add
   silu       SiLU-and-mul (the down GEMM reads the gate half as it is)
   attention  decode attention, split kernel and merge (the KV store stays)
@@ -53,7 +53,6 @@ def skip_kernels(skips: set[str]) -> None:
             for module in runner.model.modules():
                 if isinstance(module, Qwen3Attention):
                     module.fused_qk_norm_rotary = lambda positions, q, k, *args: (q, k)
-                    module.fused_kv_store = False
         ModelRunner._use_triton_layer_kernels = without_qk_norm
 
 
