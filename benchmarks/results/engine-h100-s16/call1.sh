@@ -22,3 +22,5 @@ row nano-base 60 env AIOS_DECODE_PROGRAMS_PER_SM=0 $B --workload nano --json $RE
 row decode-tests 150 python3 -m pytest -q tests/test_kernels.py -k decode
 row profile-b32 60 python3 benchmarks/profile_step.py --batch 32
 row l2-prefetch 60 python3 benchmarks/l2_prefetch.py --json $RES/l2_prefetch.json
+row nano-skip-attention 60 python3 benchmarks/ablate.py --skip attention -- --model random:Qwen3-0.6B --workload nano --json $RES/nano-skip-attention.json
+row profile-nano-b128 60 python3 benchmarks/profile_step.py --workload nano --batch 128
