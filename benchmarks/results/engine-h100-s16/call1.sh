@@ -11,6 +11,7 @@ for round in 1 2; do
   row table-base-$round 60 env AIOS_DECODE_PROGRAMS_PER_SM=0 $B --workload table --json $RES/table-base-$round.json
   row table-looped-$round 60 env AIOS_DECODE_PROGRAMS_PER_SM=4 $B --workload table --json $RES/table-looped-$round.json
 done
+row table-looped-pdl-early 60 env AIOS_PDL=early $B --workload table --json $RES/table-looped-pdl-early.json
 row table-looped-fusedmerge 60 env AIOS_DECODE_FUSED_MERGE=1 $B --workload table --json $RES/table-looped-fusedmerge.json
 for skip in merge qk_norm rms_norm silu attention; do
   row table-skip-$skip 60 python3 benchmarks/ablate.py --skip $skip -- --model random:Qwen3-0.6B --workload table --json $RES/table-skip-$skip.json
