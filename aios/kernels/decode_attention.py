@@ -26,9 +26,14 @@ and keeping the GPU's memory system busy:
 
 CUDA-graph safety: the host never reads a tensor's values. The grid and the
 split size depend only on shapes (batch, block-table width) and python
-arguments; each program reads its sequence's length on the device and exits
-when its split starts past the end. `max_context_len` is only a hint for
-choosing the split size; every split count covers the whole block table.
+arguments; each program reads its sequence's length on the device.
+`max_context_len` is only a hint for choosing the split size; every split
+count covers the whole block table. A graph serves every length up to
+max_model_len (8,192 tokens: 32-64 splits), while a step's contexts use a
+few of those splits. So the grid's second axis is not one program a split
+but a few programs per SM, each taking every P-th split of its (sequence,
+KV head) up to the sequence's length (choose_programs_per_row): no program
+is launched only to find its split past the end.
 """
 import os
 
