@@ -6,7 +6,6 @@
 set -u
 source benchmarks/device_rows.sh
 B="python3 benchmark.py --model random:Qwen3-0.6B"
-row decode-grid 120 python3 benchmarks/decode_grid.py --json $RES/decode_grid.json
 for round in 1 2; do
   row table-base-$round 60 env AIOS_DECODE_PROGRAMS_PER_SM=0 $B --workload table --json $RES/table-base-$round.json
   row table-looped-$round 60 env AIOS_DECODE_PROGRAMS_PER_SM=4 $B --workload table --json $RES/table-looped-$round.json
@@ -16,6 +15,7 @@ row greedy-base 90 env AIOS_DECODE_PROGRAMS_PER_SM=0 python3 benchmarks/greedy_t
 row greedy-looped 90 python3 benchmarks/greedy_tokens.py --out $RES/greedy-looped.json --compare $RES/greedy-base.json
 row nano-looped 60 $B --workload nano --json $RES/nano-looped.json
 row nano-base 60 env AIOS_DECODE_PROGRAMS_PER_SM=0 $B --workload nano --json $RES/nano-base.json
+row decode-grid 120 python3 benchmarks/decode_grid.py --json $RES/decode_grid.json
 row table-looped-pdl-early 60 env AIOS_PDL=early $B --workload table --json $RES/table-looped-pdl-early.json
 row table-looped-fusedmerge 60 env AIOS_DECODE_FUSED_MERGE=1 $B --workload table --json $RES/table-looped-fusedmerge.json
 for skip in merge qk_norm rms_norm silu attention; do
