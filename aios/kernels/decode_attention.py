@@ -15,8 +15,8 @@ and keeping the GPU's memory system busy:
     split_tokens positions, attended in parallel; each split leaves a partial
     output (normalized) and its log-sum-exp, and a second small kernel merges
     them. With one split the first kernel writes the output directly.
-    With fused_merge (opt-in, AIOS_DECODE_FUSED_MERGE=1; not yet measured on a
-    GPU) there is no second kernel: each split takes a ticket from its (sequence,
+    With fused_merge (opt-in, AIOS_DECODE_FUSED_MERGE=1; measured slower end to
+    end on an H100, BENCHMARKS.md sessions 13 and 16) there is no second kernel: each split takes a ticket from its (sequence,
     KV head)'s counter after writing its partial, and the one that draws the
     last ticket merges them all, in split order (aios/kernels/skinny_gemm.py
     reduces its split-K the same way). One launch a layer fewer.
@@ -55,6 +55,7 @@ SMALL_BATCH_ROWS = 64    # ...but where (sequence, KV head) rows are this few, p
 # AIOS_DECODE_SMALL_BATCH_SPLIT=256 turns them off, as BENCHMARKS.md's rows measured it.
 SMALL_BATCH_SPLIT_TOKENS = int(os.environ.get("AIOS_DECODE_SMALL_BATCH_SPLIT", "128"))
 MAX_SPLITS = 128         # bounds the partials' workspace
+# 4: `table` +1.2% on an H100, the kernel 4% faster at 32 sequences (BENCHMARKS.md, session 16).
 PROGRAMS_PER_SM = int(os.environ.get("AIOS_DECODE_PROGRAMS_PER_SM", "4"))   # 0: a program a split
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # powers of two (tl.arange), >= 16 (tl.dot)

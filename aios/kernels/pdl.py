@@ -24,7 +24,9 @@ with the same greedy tokens (BENCHMARKS.md, session 13).
 
 `gdc_launch_dependents()` lets the next kernel launch even earlier: once every
 block of this grid has called it, not when they exit. The next kernel's blocks
-then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220).
+then sit on SM slots, waiting. Measured, that is slower here (`table` 8,220;
+session 16, with no decode grid of empty programs left to crowd: 8,100 against
+8,780-8,828).
 
 A kernel could also start, before its wait, on what no kernel before it writes,
 such as a GEMM asking the L2 for its weight (`prefetch.global.L2`). Measured

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 16, call 2: the defaults at HEAD against the engine before this session's decode grid
+# Session 16, call 2 (not run: the session's device time was spent): the defaults at HEAD against the engine before this session's decode grid
 # (AIOS_DECODE_PROGRAMS_PER_SM=0), interleaved, `table` and `nano`; then the GPU kernel tests.
 set -u
 source benchmarks/device_rows.sh
