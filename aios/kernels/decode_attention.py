@@ -15,11 +15,12 @@ and keeping the GPU's memory system busy:
     split_tokens positions, attended in parallel; each split leaves a partial
     output (normalized) and its log-sum-exp, and a second small kernel merges
     them. With one split the first kernel writes the output directly.
-    With fused_merge (opt-in, AIOS_DECODE_FUSED_MERGE=1; measured slower end to
-    end on an H100, BENCHMARKS.md sessions 13 and 16) there is no second kernel: each split takes a ticket from its (sequence,
-    KV head)'s counter after writing its partial, and the one that draws the
-    last ticket merges them all, in split order (aios/kernels/skinny_gemm.py
-    reduces its split-K the same way). One launch a layer fewer.
+    With fused_merge (opt-in, AIOS_DECODE_FUSED_MERGE=1; slower end to end on an
+    H100, BENCHMARKS.md sessions 13 and 16) there is no second kernel: each
+    split takes a ticket from its (sequence, KV head)'s counter after writing
+    its partial, and the one that draws the last ticket merges them all, in
+    split order (aios/kernels/skinny_gemm.py reduces its split-K the same
+    way). One launch a layer fewer.
   * Paged: tiles of BLOCK_N positions are gathered through the block table
     (position t lives in block block_tables[b, t // block_size] at offset
     t % block_size), so BLOCK_N need not match the cache's block size.
