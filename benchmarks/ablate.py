@@ -13,6 +13,7 @@ the work left is the same. What --skip takes:
   silu       SiLU-and-mul (the down GEMM reads the gate half as it is)
   attention  decode attention, split kernel and merge (the KV store stays)
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -57,21 +58,15 @@ def skip_kernels(skips: set[str]) -> None:
 
 
 def main() -> int:
-    argv = sys.argv[1:]
-    rest = argv[argv.index("--") + 1:] if "--" in argv else []
-    ours = argv[: argv.index("--")] if "--" in argv else argv
-    skips = set()
-    if ours[:1] == ["--skip"] and len(ours) == 2:
-        skips = {s for s in ours[1].split(",") if s}
-    elif ours:
-        sys.exit(f"usage: {__doc__.splitlines()[2].strip()}")
-    unknown = skips - set(SKIPS)
-    if unknown:
-        sys.exit(f"--skip takes {', '.join(SKIPS)}; not {', '.join(sorted(unknown))}")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--skip", default="", help=f"comma-separated, of: {', '.join(SKIPS)}")
+    args, rest = p.parse_known_args()          # the rest is benchmark.py's
+    skips = {s for s in args.skip.split(",") if s}
+    if skips - set(SKIPS):
+        p.error(f"--skip takes {', '.join(SKIPS)}; not {', '.join(sorted(skips - set(SKIPS)))}")
     skip_kernels(skips)
     print(f"left out: {', '.join(sorted(skips)) or 'nothing'}", flush=True)
-    return benchmark.main(rest)
-
+    return benchmark.main([a for a in rest if a != "--"])
 
 if __name__ == "__main__":
     sys.exit(main())
